@@ -1,0 +1,20 @@
+"""The `ir` backend: the checked IR as JSON, for tools and for reviewing changes."""
+
+from __future__ import annotations
+
+from compiler import ir, serde
+from compiler.backend import Backend, OutputFile
+from compiler.codegen import json_document
+
+
+class IrBackend(Backend):
+    name = "ir"
+    description = "the pipeline IR as JSON (project.ir.json)"
+    SUPPORTS_PARTITIONS = True
+    SUPPORTS_SLA = True
+    SUPPORTS_FRESHNESS = True
+    SUPPORTS_CHECKS = True
+    SUPPORTS_CROSS_PIPELINE = True
+
+    def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
+        return [OutputFile(path="project.ir.json", content=json_document(serde.to_dict(project), source))]

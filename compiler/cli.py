@@ -1,0 +1,311 @@
+"""The `orch` command, and the seed-named wrappers `airflow-dag-gen` / `dagster-asset-gen`.
+
+Exit codes (docs/cli.md):
+  0  success; warnings allowed
+  1  the input is well-formed but has errors (a cycle, an infeasible SLA, ...),
+     or `--check` found files that would change
+  2  the input is unusable (not JSON, not a manifest, unsupported schema) or
+     the command line is wrong
+  3  an internal error: a bug in orch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from compiler import __version__, backend, codegen, ir, serde
+from compiler.diagnostics import CompileError, Diagnostic, render_all
+from compiler.driver import BuildOptions, build
+from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
+from compiler.passes.cadence import cron_problem
+
+EXIT_OK, EXIT_ERRORS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on usage errors, as we document
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input")
+    group.add_argument("--select", "-s", action="append", metavar="SELECTOR",
+                       help="dbt node selection (dbt's syntax); repeat or separate with spaces")
+    group.add_argument("--exclude", action="append", metavar="SELECTOR", help="dbt nodes to leave out")
+    group.add_argument("--group-by", default="layer", metavar="HOW",
+                       help=f"how assets become pipelines: {' | '.join(GROUP_BY_CHOICES)} (default: layer)")
+    group.add_argument("--schedule", default="@daily",
+                       help="schedule of assets that set none (cron or alias; default: @daily)")
+    group.add_argument("--timezone", default="UTC", help="timezone of --schedule (default: UTC)")
+    group.add_argument("--dbt-project-dir", help="dbt project the tasks run in (default: the manifest's target/..)")
+    group.add_argument("--profiles-dir", help="dbt profiles directory the tasks use")
+    group.add_argument("--dbt-target", help="dbt target the tasks use")
+    group.add_argument("--run-results", metavar="PATH",
+                       help="dbt run_results.json: check completion SLAs against recorded durations")
+    out = parser.add_argument_group("diagnostics")
+    out.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def _build_options(args: argparse.Namespace) -> BuildOptions:
+    if not validate_group_by(args.group_by):
+        raise UsageError(f"--group-by {args.group_by!r}: expected one of {', '.join(GROUP_BY_CHOICES)}")
+    problem = cron_problem(args.schedule, args.timezone)
+    if problem:
+        raise UsageError(f"--schedule: {problem}")
+    return BuildOptions(
+        select=" ".join(args.select) if args.select else None,
+        exclude=" ".join(args.exclude) if args.exclude else None,
+        group_by=args.group_by,
+        dbt_project_dir=args.dbt_project_dir,
+        profiles_dir=args.profiles_dir,
+        dbt_target=args.dbt_target,
+        default_schedule=ir.Schedule(cron=args.schedule, timezone=args.timezone),
+        run_results=args.run_results,
+    )
+
+
+def _color(args: argparse.Namespace) -> bool:
+    if args.color != "auto":
+        return args.color == "always"
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _report(diagnostics: Sequence[Diagnostic], args: argparse.Namespace) -> None:
+    if args.format == "json":
+        print(render_all(diagnostics, "json", False), file=sys.stderr)
+    elif diagnostics:
+        print(render_all(diagnostics, "text", _color(args)), file=sys.stderr)
+
+
+def describe_inputs(inputs: Sequence[str]) -> str:
+    """Inputs as header text: relative to the working directory when inside it."""
+    cwd = os.getcwd()
+    shown = []
+    for path in inputs:
+        full = os.path.abspath(path)
+        rel = os.path.relpath(full, cwd)
+        shown.append(rel if not rel.startswith(os.pardir) else os.path.basename(full))
+    return ", ".join(p.replace(os.sep, "/") for p in shown)
+
+
+def _load_backends(names: Sequence[str]) -> list[backend.Backend]:
+    return [backend.load(name)() for name in dict.fromkeys(names)]
+
+
+def run_compile(
+    inputs: Sequence[str],
+    targets: Sequence[tuple[str, str]],
+    options: BuildOptions,
+    args: argparse.Namespace,
+    check: bool,
+) -> int:
+    """Build once, emit every (backend, folder) target, then write them all."""
+    try:
+        backends = _load_backends([name for name, _ in targets])
+        project, diagnostics = build(inputs, options)
+    except CompileError as exc:
+        _report(exc.diagnostics, args)
+        return EXIT_UNUSABLE
+    by_name = {b.name: b for b in backends}
+    for b in backends:
+        diagnostics.extend(b.unsupported(project))
+    _report(diagnostics, args)
+    if any(d.is_error for d in diagnostics):
+        print(f"orch: {sum(d.is_error for d in diagnostics)} error(s); nothing written", file=sys.stderr)
+        return EXIT_ERRORS
+
+    source = describe_inputs(inputs)
+    outputs = []
+    try:
+        for name, out_dir in targets:
+            outputs.append((out_dir, by_name[name].emit(project, source)))
+        plans = [codegen.write_tree(out_dir, files, check=check) for out_dir, files in outputs]
+    except CompileError as exc:
+        _report(exc.diagnostics, args)
+        return EXIT_ERRORS
+    status = EXIT_OK
+    for p in plans:
+        if check:
+            for rel in p.writes:
+                print(f"would rewrite {os.path.join(p.out_dir, rel)}")
+            for rel in p.removes:
+                print(f"would remove {os.path.join(p.out_dir, rel)}")
+            if p.changed:
+                status = EXIT_ERRORS
+        else:
+            print(
+                f"{p.out_dir}: {len(p.writes)} written, {len(p.removes)} removed, "
+                f"{len(p.unchanged)} unchanged",
+                file=sys.stderr,
+            )
+    if check and status == EXIT_OK:
+        print("orch: generated files are up to date", file=sys.stderr)
+    return status
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    targets = [(name, os.path.join(args.out, name)) for name in dict.fromkeys(args.target)]
+    return run_compile(args.inputs, targets, _build_options(args), args, args.check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        _, diagnostics = build(args.inputs, _build_options(args))
+    except CompileError as exc:
+        _report(exc.diagnostics, args)
+        return EXIT_UNUSABLE
+    _report(diagnostics, args)
+    errors = sum(d.is_error for d in diagnostics)
+    if args.format == "text":
+        print(f"orch: {errors} error(s), {len(diagnostics) - errors} warning(s)", file=sys.stderr)
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def _cmd_ir(args: argparse.Namespace) -> int:
+    try:
+        project, diagnostics = build(args.inputs, _build_options(args))
+    except CompileError as exc:
+        _report(exc.diagnostics, args)
+        return EXIT_UNUSABLE
+    _report(diagnostics, args)
+    sys.stdout.write(serde.dumps(project))
+    return EXIT_ERRORS if any(d.is_error for d in diagnostics) else EXIT_OK
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    rows = []
+    problems = []
+    try:
+        names = backend.available()
+    except CompileError as exc:
+        _report(exc.diagnostics, args)
+        return EXIT_UNUSABLE
+    for name in names:
+        try:
+            cls = backend.load(name)
+        except CompileError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        rows.append({"name": name, "description": cls.description, "capabilities": cls.capabilities()})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            caps = ", ".join(k for k, v in row["capabilities"].items() if v) or "-"
+            print(f"{row['name']:<12} {row['description']}\n{'':<12} supports: {caps}")
+    if problems:
+        print(render_all(problems, "text", _color(args)), file=sys.stderr)
+        return EXIT_UNUSABLE
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="orch", description="Compile dbt, SQLMesh and .orch specs into orchestration code.")
+    parser.add_argument("--version", action="version", version=f"orch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("compile", help="write generated files for one or more backends")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="manifest.json, SQLMesh project folder or .orch file")
+    p.add_argument("--target", "-t", action="append", required=True, metavar="NAME",
+                   help="backend to compile for (see `orch backends`); repeatable")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="each target writes into DIR/<target>/")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the files on disk differ from what would be written")
+    _add_build_options(p)
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("check", help="report diagnostics only")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    _add_build_options(p)
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("ir", help="print the checked IR as JSON")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    _add_build_options(p)
+    p.set_defaults(func=_cmd_ir)
+
+    p = sub.add_parser("backends", help="list installed backends and their capabilities")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(func=_cmd_backends)
+    return parser
+
+
+def _guarded(run, argv) -> int:
+    try:
+        return run(argv)
+    except UsageError as exc:
+        print(f"orch: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("ORCH_DEBUG"):
+            raise
+        print(
+            f"orch: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in orch; rerun with ORCH_DEBUG=1 for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def run(argv):
+        args = _parser().parse_args(argv)
+        return args.func(args)
+
+    return _guarded(run, argv)
+
+
+# -- the seed's command names ------------------------------------------------
+
+
+def _seed_main(prog: str, target: str, argv: Sequence[str] | None) -> int:
+    def run(argv):
+        parser = _Parser(prog=prog, description=f"Generate {target} code (a wrapper over `orch compile`).")
+        parser.add_argument("--project-type", choices=("dbt", "sqlmesh", "orch"), default="dbt")
+        parser.add_argument("--manifest-path", help="dbt manifest.json (with --project-type dbt)")
+        parser.add_argument("--project-path", help="SQLMesh project folder (with --project-type sqlmesh)")
+        parser.add_argument("--spec", help=".orch spec file (with --project-type orch)")
+        parser.add_argument("--output-dir", required=True, help="folder to write into")
+        parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if files would change")
+        _add_build_options(parser)
+        args = parser.parse_args(argv)
+        flag = {"dbt": "manifest_path", "sqlmesh": "project_path", "orch": "spec"}[args.project_type]
+        source = getattr(args, flag)
+        if not source:
+            raise UsageError(f"--project-type {args.project_type} needs --{flag.replace('_', '-')}")
+        return run_compile([source], [(target, args.output_dir)], _build_options(args), args, args.check)
+
+    return _guarded(run, argv)
+
+
+def airflow_dag_gen(argv: Sequence[str] | None = None) -> int:
+    return _seed_main("airflow-dag-gen", "airflow", argv)
+
+
+def dagster_asset_gen(argv: Sequence[str] | None = None) -> int:
+    return _seed_main("dagster-asset-gen", "dagster", argv)
+
+
+def entry_airflow_dag_gen() -> None:
+    sys.exit(airflow_dag_gen())
+
+
+def entry_dagster_asset_gen() -> None:
+    sys.exit(dagster_asset_gen())
+
+
+def entry_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""From inputs to a checked Project: the frontends, grouping and passes in order.
+
+The CLI and the seed-named commands both go through `build`, so they agree on
+what an input means.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import attrs
+
+from compiler import ir
+from compiler.diagnostics import Code, CompileError, Diagnostic, error
+from compiler.frontends import dbt
+from compiler.grouping import group_pipelines
+from compiler.passes import PassContext, run_passes
+
+
+@attrs.frozen(kw_only=True)
+class BuildOptions:
+    select: str | None = None
+    exclude: str | None = None
+    group_by: str = "layer"
+    dbt_project_dir: str | None = None
+    profiles_dir: str | None = None
+    dbt_target: str | None = None
+    default_schedule: ir.Schedule = ir.Schedule(cron="@daily")
+    run_results: str | None = None
+
+
+def input_kind(path: str) -> str:
+    """`dbt`, `sqlmesh` or `orch`, from what the path looks like."""
+    if os.path.isdir(path):
+        return "sqlmesh"
+    if path.endswith(".orch"):
+        return "orch"
+    if path.endswith((".json", ".json.gz")):
+        return "dbt"
+    raise CompileError(
+        error(
+            Code.UNKNOWN_INPUT_KIND,
+            "cannot tell what this input is: give a dbt manifest.json, a SQLMesh project "
+            "folder or a .orch spec file",
+            ir.Location(path=path),
+        )
+    )
+
+
+def _lower(path: str, options: BuildOptions) -> dbt.Lowered:
+    kind = input_kind(path)
+    if kind != "dbt":
+        raise CompileError(
+            error(
+                Code.UNKNOWN_INPUT_KIND,
+                f"{'SQLMesh projects' if kind == 'sqlmesh' else '.orch spec files'} are not "
+                "supported by this version of orch yet",
+                ir.Location(path=path),
+            )
+        )
+    return dbt.lower_file(
+        path,
+        dbt.DbtOptions(
+            select=options.select,
+            exclude=options.exclude,
+            project_dir=options.dbt_project_dir,
+            profiles_dir=options.profiles_dir,
+            target=options.dbt_target,
+        ),
+    )
+
+
+def load_durations(path: str) -> dict[str, float]:
+    """Execution time per unique_id from a dbt run_results.json."""
+    where = ir.Location(path=path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+    except OSError as exc:
+        raise CompileError(error(Code.INVALID_RUN_RESULTS, f"cannot read run results: {exc.strerror}", where))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CompileError(error(Code.INVALID_RUN_RESULTS, f"run results are not JSON: {exc}", where))
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list):
+        raise CompileError(
+            error(Code.INVALID_RUN_RESULTS, "not a dbt run_results.json: no \"results\" list", where)
+        )
+    durations = {}
+    for result in results:
+        if not isinstance(result, dict):
+            continue
+        uid, seconds = result.get("unique_id"), result.get("execution_time")
+        if isinstance(uid, str) and isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            durations[uid] = max(durations.get(uid, 0.0), float(seconds))
+    return durations
+
+
+def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, list[Diagnostic]]:
+    """Lower, merge, group and check; raises CompileError when an input is unusable."""
+    lowered = [_lower(path, options) for path in inputs]
+    diagnostics: list[Diagnostic] = [d for part in lowered for d in part.diagnostics]
+    assets: dict[str, ir.Asset] = {}
+    for part in lowered:
+        for asset in part.assets:
+            first = assets.get(asset.key)
+            if first is None or first == asset:
+                assets[asset.key] = asset
+            else:
+                diagnostics.append(
+                    error(
+                        Code.DUPLICATE_ASSET,
+                        f"{asset.key} is defined twice: also at {first.origin}",
+                        asset.origin,
+                    )
+                )
+    checks = {c.key: c for part in lowered for c in part.checks}
+    ordered = tuple(sorted(assets.values(), key=lambda a: a.key))
+    project = ir.Project(
+        name="_".join(dict.fromkeys(part.name for part in lowered)),
+        assets=ordered,
+        pipelines=group_pipelines(ordered, group_by=options.group_by, default_schedule=options.default_schedule),
+        checks=tuple(sorted(checks.values(), key=lambda c: c.key)),
+    )
+    ctx = PassContext(
+        durations=load_durations(options.run_results) if options.run_results else None,
+        durations_source=options.run_results,
+    )
+    project, found = run_passes(project, ctx)
+    return project, diagnostics + found

@@ -1,0 +1,1 @@
+"""Frontends: each turns one kind of input into IR assets and checks."""

@@ -1,0 +1,506 @@
+"""dbt frontend: lowers a `manifest.json` (schemas v7 to v12) into IR.
+
+Models, seeds and snapshots become assets that dbt builds; sources and
+exposures become assets with no runner, upstream and downstream of them.
+Ephemeral models are inlined by dbt, so they get no task: their upstreams
+become direct upstreams of their dependents. dbt tests become checks.
+
+orch's own settings live in `meta` (node level or `config.meta`, the latter
+winning as in dbt 1.10+): schedule, sla_hours, freshness_hours,
+freshness_column, critical, owner, timezone, partition_start, and
+partition_by for adapters whose config has no BigQuery-shaped one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+import attrs
+
+from compiler import ir
+from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from compiler.frontends import dbt_select
+from compiler.grouping import infer_layer
+
+SUPPORTED_SCHEMAS = range(7, 13)
+
+_SCHEMA_RE = re.compile(r"/manifest/v(\d+)\.json$")
+_BUILDABLE = {"model": ir.AssetKind.MODEL, "seed": ir.AssetKind.SEED, "snapshot": ir.AssetKind.SNAPSHOT}
+_SCHEDULE_ALIASES = {
+    "hourly": "@hourly",
+    "daily": "@daily",
+    "weekly": "@weekly",
+    "monthly": "@monthly",
+    "yearly": "@yearly",
+}
+_PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+# Nodes that produce no table of their own: lineage passes through them.
+_TRANSPARENT = frozenset({"model", "metric", "semantic_model", "saved_query"})
+
+
+@attrs.frozen(kw_only=True)
+class DbtOptions:
+    select: str | None = None
+    exclude: str | None = None
+    project_dir: str | None = None
+    profiles_dir: str | None = None
+    target: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Lowered:
+    """What one input contributes to a project."""
+
+    name: str
+    assets: tuple[ir.Asset, ...]
+    checks: tuple[ir.Check, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def load_manifest(path: str) -> dict:
+    """Read and sanity-check a manifest; raise `CompileError` if it is unusable."""
+    where = ir.Location(path=path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise CompileError(error(Code.UNREADABLE_INPUT, f"cannot read manifest: {exc.strerror}", where))
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise CompileError(error(Code.UNREADABLE_INPUT, f"not a JSON text file: {exc}", where))
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = ir.Location(path=path, line=exc.lineno, col=exc.colno)
+        hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""
+        raise CompileError(error(Code.UNREADABLE_INPUT, f"invalid JSON: {exc.msg}{hint}", at))
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("nodes"), dict):
+        raise CompileError(
+            error(Code.NOT_A_MANIFEST, "not a dbt manifest: no top-level \"nodes\" object", where)
+        )
+    version = schema_version(manifest)
+    if version is None:
+        raise CompileError(
+            error(
+                Code.UNSUPPORTED_SCHEMA,
+                "unsupported manifest schema: metadata.dbt_schema_version is missing, "
+                "so the dbt version that wrote it is unknown; regenerate it with "
+                "`dbt parse` (dbt 1.3 or newer)",
+                where,
+            )
+        )
+    if version not in SUPPORTED_SCHEMAS:
+        raise CompileError(
+            error(
+                Code.UNSUPPORTED_SCHEMA,
+                f"unsupported manifest schema v{version}: orch reads v{SUPPORTED_SCHEMAS[0]} "
+                f"to v{SUPPORTED_SCHEMAS[-1]} (dbt 1.3 and newer); regenerate it with `dbt parse`",
+                where,
+            )
+        )
+    for section in ("sources", "exposures", "metrics", "semantic_models"):
+        if not isinstance(manifest.get(section, {}), dict):
+            raise CompileError(
+                error(Code.NOT_A_MANIFEST, f"not a dbt manifest: \"{section}\" is not an object", where)
+            )
+    return manifest
+
+
+def schema_version(manifest: Mapping[str, Any]) -> int | None:
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    match = _SCHEMA_RE.search(str(metadata.get("dbt_schema_version", "")))
+    return int(match.group(1)) if match else None
+
+
+def default_project_dir(manifest_path: str) -> str:
+    """dbt writes manifest.json to `<project>/target/`, so the project is `target/..`."""
+    return os.path.normpath(os.path.join(os.path.dirname(manifest_path) or ".", os.pardir))
+
+
+def lower(manifest: Mapping[str, Any], path: str, options: DbtOptions = DbtOptions()) -> Lowered:
+    """Turn a loaded manifest into assets and checks."""
+    return _Lowering(manifest, path, options).run()
+
+
+def _as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_str_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _enabled(node: Mapping[str, Any]) -> bool:
+    return _as_dict(node.get("config")).get("enabled", True) is not False
+
+
+class _Lowering:
+    def __init__(self, manifest: Mapping[str, Any], path: str, options: DbtOptions):
+        self.manifest = manifest
+        self.path = path
+        self.options = options
+        self.project_dir = options.project_dir or default_project_dir(path)
+        self.diagnostics: list[Diagnostic] = []
+        self.nodes: dict[str, dict] = {}
+        for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries"):
+            for uid, node in _as_dict(manifest.get(section)).items():
+                if isinstance(node, dict) and _enabled(node):
+                    self.nodes[uid] = node
+        self._resolved: dict[str, tuple[str, ...]] = {}
+
+    def where(self, uid: str) -> ir.Location:
+        return ir.Location(path=self.path, unique_id=uid)
+
+    # -- graph -----------------------------------------------------------------
+
+    def depends_on(self, uid: str) -> list[str]:
+        deps = _as_dict(self.nodes[uid].get("depends_on")).get("nodes")
+        return [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
+
+    def is_asset(self, uid: str) -> bool:
+        node = self.nodes.get(uid)
+        if node is None:
+            return False
+        rtype = node.get("resource_type")
+        if rtype in _BUILDABLE:
+            return _as_dict(node.get("config")).get("materialized") != "ephemeral" or rtype != "model"
+        return rtype in ("source", "exposure")
+
+    def resolve(self, uid: str, trail: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Upstream assets of `uid`, looking through ephemeral models and metrics."""
+        if uid in self._resolved:
+            return self._resolved[uid]
+        out: list[str] = []
+        for dep in self.depends_on(uid):
+            if dep not in self.nodes:
+                self.diagnostics.append(
+                    error(
+                        Code.DANGLING_REFERENCE,
+                        f"{uid} depends on {dep}, which is not in the manifest (or is disabled)",
+                        self.where(uid),
+                    )
+                )
+            elif self.is_asset(dep):
+                out.append(dep)
+            elif self.nodes[dep].get("resource_type") in _TRANSPARENT:
+                if dep == uid or dep in trail:
+                    loop = (*trail[trail.index(dep):], uid, dep) if dep in trail else (dep, dep)
+                    self.diagnostics.append(
+                        error(
+                            Code.CYCLE,
+                            "dependency cycle through ephemeral models: " + " -> ".join(loop),
+                            self.where(uid),
+                        )
+                    )
+                    continue
+                out.extend(self.resolve(dep, (*trail, uid)))
+        result = tuple(sorted(set(out)))
+        self._resolved[uid] = result
+        return result
+
+    def selection_graph(self) -> dbt_select.SelectionGraph:
+        nodes = []
+        for uid, node in self.nodes.items():
+            config = _as_dict(node.get("config"))
+            fqn = node.get("fqn")
+            fqn = tuple(str(p) for p in fqn) if isinstance(fqn, list) and fqn else (str(node.get("name", uid)),)
+            patch = node.get("patch_path")
+            nodes.append(
+                dbt_select.GraphNode(
+                    unique_id=uid,
+                    resource_type=str(node.get("resource_type", "")),
+                    name=str(node.get("name", "")),
+                    package=str(node.get("package_name", "")),
+                    fqn=fqn,
+                    path=str(node.get("original_file_path") or ""),
+                    patch_path=patch.split("://", 1)[-1] if isinstance(patch, str) else None,
+                    tags=tuple(_as_str_list(node.get("tags"))),
+                    config=config,
+                    source_name=node.get("source_name"),
+                    versioned=node.get("version") is not None,
+                )
+            )
+        return dbt_select.SelectionGraph(nodes, {uid: self.depends_on(uid) for uid in self.nodes})
+
+    # -- meta ------------------------------------------------------------------
+
+    def meta(self, node: Mapping[str, Any]) -> dict:
+        merged = dict(_as_dict(node.get("meta")))
+        merged.update(_as_dict(_as_dict(node.get("config")).get("meta")))
+        return merged
+
+    def bad_meta(self, uid: str, key: str, value: Any, expected: str) -> None:
+        self.diagnostics.append(
+            error(Code.INVALID_META, f"meta.{key} must be {expected}, got {value!r}", self.where(uid))
+        )
+
+    def meta_hours(self, uid: str, meta: Mapping[str, Any], key: str) -> timedelta | None:
+        value = meta.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.bad_meta(uid, key, value, "a number of hours")
+            return None
+        return timedelta(seconds=round(value * 3600))
+
+    def meta_str(self, uid: str, meta: Mapping[str, Any], key: str) -> str | None:
+        value = meta.get(key)
+        if value is None or isinstance(value, str):
+            return value or None
+        self.bad_meta(uid, key, value, "a string")
+        return None
+
+    def meta_bool(self, uid: str, meta: Mapping[str, Any], key: str) -> bool:
+        value = meta.get(key, False)
+        if isinstance(value, bool):
+            return value
+        self.bad_meta(uid, key, value, "true or false")
+        return False
+
+    def schedule(self, uid: str, meta: Mapping[str, Any]) -> ir.Schedule | None:
+        cron = self.meta_str(uid, meta, "schedule")
+        timezone = self.meta_str(uid, meta, "timezone") or "UTC"
+        if cron is None:
+            return None
+        cron = " ".join(cron.split())
+        return ir.Schedule(cron=_SCHEDULE_ALIASES.get(cron.lower(), cron), timezone=timezone)
+
+    # -- nodes -----------------------------------------------------------------
+
+    def partitioning(self, uid: str, node: Mapping[str, Any], meta: Mapping[str, Any]) -> ir.Partitioning | None:
+        spec = _as_dict(node.get("config")).get("partition_by")
+        if not isinstance(spec, dict):
+            # Adapters without BigQuery's partition_by config (DuckDB, for one)
+            # declare the partitioning orch schedules by in meta instead.
+            spec = meta.get("partition_by", spec)
+        if spec is None:
+            return None
+        # Adapters other than BigQuery take a list of columns; that is not
+        # time partitioning and orch has nothing to schedule from it.
+        if not isinstance(spec, dict):
+            return None
+        field = spec.get("field")
+        if not isinstance(field, str) or not field:
+            self.diagnostics.append(
+                error(Code.INVALID_PARTITION, f"partition_by needs a field name, got {spec!r}", self.where(uid))
+            )
+            return None
+        data_type = str(spec.get("data_type") or "date").lower()
+        granularity = spec.get("granularity")
+        if data_type == "int64":
+            granularity = None
+        else:
+            granularity = str(granularity or "day").lower()
+        start = None
+        raw_start = meta.get("partition_start")
+        if raw_start is not None:
+            try:
+                start = date.fromisoformat(str(raw_start))
+            except ValueError:
+                self.bad_meta(uid, "partition_start", raw_start, "a date (YYYY-MM-DD)")
+        return ir.Partitioning(field=field, data_type=data_type, granularity=granularity, start=start)
+
+    def source_freshness(self, node: Mapping[str, Any]) -> ir.Freshness | None:
+        spec = node.get("freshness")
+        if spec is None:
+            spec = _as_dict(node.get("config")).get("freshness")
+        spec = _as_dict(spec)
+
+        def after(key: str) -> timedelta | None:
+            block = _as_dict(spec.get(key))
+            count, period = block.get("count"), block.get("period")
+            if isinstance(count, (int, float)) and not isinstance(count, bool) and period in _PERIOD_SECONDS:
+                return timedelta(seconds=round(count * _PERIOD_SECONDS[period]))
+            return None
+
+        max_age, warn_age = after("error_after"), after("warn_after")
+        if max_age is None and warn_age is None:
+            return None
+        column = node.get("loaded_at_field") or _as_dict(node.get("config")).get("loaded_at_field")
+        return ir.Freshness(
+            timestamp_column=column if isinstance(column, str) else None,
+            max_age=max_age,
+            warn_age=warn_age,
+        )
+
+    def asset(self, uid: str, node: dict) -> ir.Asset:
+        rtype = node.get("resource_type")
+        config = _as_dict(node.get("config"))
+        meta = self.meta(node)
+        name = str(node.get("name", uid))
+        version = node.get("version")
+        if version is not None:
+            name = f"{name}_v{version}"
+        path = str(node.get("original_file_path") or "").replace("\\", "/") or None
+        description = node.get("description") or None
+        common = dict(
+            key=uid,
+            name=name,
+            origin=self.where(uid),
+            tags=tuple(dict.fromkeys(_as_str_list(node.get("tags")))),
+            description=description if isinstance(description, str) else None,
+            path=path,
+            package=node.get("package_name") if isinstance(node.get("package_name"), str) else None,
+            columns=tuple(_as_dict(node.get("columns"))),
+        )
+        if rtype == "source":
+            return ir.Asset(
+                kind=ir.AssetKind.SOURCE,
+                relation=ir.Relation(
+                    database=node.get("database") or None,
+                    schema=node.get("schema") or None,
+                    name=str(node.get("identifier") or node.get("name") or uid),
+                ),
+                freshness=self.source_freshness(node),
+                owner=self.meta_str(uid, meta, "owner"),
+                layer="sources",
+                **common,
+            )
+        if rtype == "exposure":
+            owner = _as_dict(node.get("owner"))
+            return ir.Asset(
+                kind=ir.AssetKind.EXPOSURE,
+                upstream=self.resolve(uid),
+                owner=owner.get("email") or owner.get("name") or None,
+                layer="exposures",
+                **common,
+            )
+        kind = _BUILDABLE[rtype]
+        fqn = node.get("fqn") if isinstance(node.get("fqn"), list) else [name]
+        sla_within = self.meta_hours(uid, meta, "sla_hours")
+        critical = self.meta_bool(uid, meta, "critical")
+        freshness = None
+        max_age = self.meta_hours(uid, meta, "freshness_hours")
+        if max_age is not None:
+            freshness = ir.Freshness(
+                timestamp_column=self.meta_str(uid, meta, "freshness_column"), max_age=max_age
+            )
+        compiled = node.get("compiled_code", node.get("compiled_sql"))
+        return ir.Asset(
+            kind=kind,
+            relation=ir.Relation(
+                database=node.get("database") or None,
+                schema=node.get("schema") or None,
+                name=str(node.get("alias") or node.get("name") or uid),
+            ),
+            upstream=self.resolve(uid),
+            runner=ir.DbtBuild(
+                select=".".join(str(p) for p in fqn),
+                project_dir=self.project_dir,
+                profiles_dir=self.options.profiles_dir,
+                target=self.options.target,
+            ),
+            materialization=config.get("materialized") if isinstance(config.get("materialized"), str) else None,
+            unique_key=tuple(_as_str_list(config.get("unique_key"))),
+            partitioning=self.partitioning(uid, node, meta),
+            freshness=freshness,
+            schedule=self.schedule(uid, meta),
+            sla=ir.Sla(complete_within=sla_within, critical=critical) if sla_within is not None else None,
+            owner=self.meta_str(uid, meta, "owner"),
+            critical=critical,
+            layer=infer_layer(str(node.get("name", "")), path, kind),
+            compiled_sql=compiled if isinstance(compiled, str) else None,
+            **common,
+        )
+
+    def check(self, uid: str, node: dict, assets: Mapping[str, ir.Asset]) -> ir.Check | None:
+        attached = node.get("attached_node")
+        targets = list(self.resolve(uid))
+        if isinstance(attached, str) and attached in targets:
+            targets.remove(attached)
+            targets.insert(0, attached)
+        targets = [t for t in targets if t in assets]
+        if not targets:
+            return None
+        config = _as_dict(node.get("config"))
+        severity = ir.Severity.WARN if str(config.get("severity", "error")).lower() == "warn" else ir.Severity.ERROR
+        metadata = _as_dict(node.get("test_metadata"))
+        params = [ir.Param(name="test", value=str(metadata.get("name") or "singular"))]
+        if isinstance(node.get("column_name"), str):
+            params.append(ir.Param(name="column", value=node["column_name"]))
+        fqn = node.get("fqn") if isinstance(node.get("fqn"), list) else [node.get("name", uid)]
+        params.append(ir.Param(name="dbt_select", value=".".join(str(p) for p in fqn)))
+        primary = assets[targets[0]]
+        return ir.Check(
+            key=uid,
+            name=str(node.get("name", uid)),
+            asset=primary.key,
+            also=tuple(targets[1:]),
+            kind=ir.CheckKind.DBT_TEST,
+            origin=self.where(uid),
+            params=tuple(params),
+            severity=severity,
+            blocking=primary.critical and severity is ir.Severity.ERROR,
+        )
+
+    # -- whole manifest --------------------------------------------------------
+
+    def run(self) -> Lowered:
+        all_assets = {uid: self.asset(uid, node) for uid, node in self.nodes.items() if self.is_asset(uid)}
+        selected = set(all_assets)
+        if self.options.select or self.options.exclude:
+            try:
+                picked = dbt_select.select(self.selection_graph(), self.options.select, self.options.exclude)
+            except dbt_select.SelectorError as exc:
+                raise CompileError(error(Code.INVALID_SELECTOR, str(exc), ir.Location(path=self.path)))
+            selected = {uid for uid in picked if uid in all_assets}
+            if not any(all_assets[uid].runner for uid in selected):
+                self.diagnostics.append(
+                    warning(
+                        Code.EMPTY_SELECTION,
+                        f"--select {self.options.select or ''!r} --exclude {self.options.exclude or ''!r} "
+                        "matches no model, seed or snapshot",
+                        ir.Location(path=self.path),
+                    )
+                )
+        assets = self._close_over_inputs(all_assets, selected)
+        checks = []
+        for uid, node in self.nodes.items():
+            if node.get("resource_type") != "test":
+                continue
+            check = self.check(uid, node, assets)
+            # A test runs after its asset is built, or (for sources) on its own;
+            # tests of unselected models are not this compile's to run.
+            if check is not None and (
+                assets[check.asset].runner is not None or assets[check.asset].kind is ir.AssetKind.SOURCE
+            ):
+                checks.append(check)
+        metadata = _as_dict(self.manifest.get("metadata"))
+        name = metadata.get("project_name")
+        if not isinstance(name, str) or not name:
+            name = os.path.basename(os.path.dirname(os.path.abspath(self.path))) or "dbt"
+        return Lowered(
+            name=name,
+            assets=tuple(sorted(assets.values(), key=lambda a: a.key)),
+            checks=tuple(sorted(checks, key=lambda c: c.key)),
+            diagnostics=tuple(self.diagnostics),
+        )
+
+    def _close_over_inputs(self, all_assets: Mapping[str, ir.Asset], selected: set[str]) -> dict[str, ir.Asset]:
+        """Selected assets plus what they read; unselected inputs lose their runner."""
+        keep = {uid: all_assets[uid] for uid in selected}
+        for asset in list(keep.values()):
+            for up in asset.upstream:
+                if up not in keep:
+                    keep[up] = attrs.evolve(all_assets[up], runner=None)
+        return keep
+
+
+def lower_file(path: str, options: DbtOptions = DbtOptions()) -> Lowered:
+    return lower(load_manifest(path), path, options)
+

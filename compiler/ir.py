@@ -1,0 +1,271 @@
+"""The pipeline IR: what every frontend produces and every backend consumes.
+
+The classes are frozen attrs classes holding tuples, so a `Project` can be
+passed between passes and backends without anyone mutating it. The set of node
+types is closed: a backend handles every `Runner` variant and every
+`AssetKind`, and a new one is a change to this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, timedelta
+from typing import Union
+
+import attrs
+
+#: Bumped whenever the JSON shape of the IR changes incompatibly.
+IR_FORMAT_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class Location:
+    """Where something came from: a position in a file, or a manifest node.
+
+    dbt manifests carry no useful line numbers, so their nodes are located by
+    `unique_id` (with the manifest path); spec files by line and column.
+    """
+
+    path: str | None = None
+    line: int | None = None
+    col: int | None = None
+    unique_id: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.path or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.col is not None:
+                parts.append(str(self.col))
+        if self.unique_id is not None:
+            parts.append(self.unique_id)
+        return ":".join(parts)
+
+
+class AssetKind(str, enum.Enum):
+    """What an asset is in the source it came from."""
+
+    MODEL = "model"
+    SEED = "seed"
+    SNAPSHOT = "snapshot"
+    SOURCE = "source"
+    EXPOSURE = "exposure"
+    SQLMESH_MODEL = "sqlmesh_model"
+    TASK = "task"
+
+
+class Severity(str, enum.Enum):
+    WARN = "warn"
+    ERROR = "error"
+
+
+class CheckKind(str, enum.Enum):
+    FRESHNESS = "freshness"
+    ROW_COUNT = "row_count"
+    VOLUME_ANOMALY = "volume_anomaly"
+    DBT_TEST = "dbt_test"
+    CUSTOM_SQL = "custom_sql"
+
+
+@attrs.frozen(kw_only=True)
+class Relation:
+    """The warehouse object an asset reads or writes.
+
+    `database` is the BigQuery project or the DuckDB catalog, `schema` the
+    dataset; `name` is the table or view name (dbt's alias or identifier).
+    """
+
+    database: str | None = None
+    schema: str | None = None
+    name: str
+
+    def __str__(self) -> str:
+        return ".".join(p for p in (self.database, self.schema, self.name) if p)
+
+
+@attrs.frozen(kw_only=True)
+class Schedule:
+    """When a pipeline runs: a five-field cron or an alias such as `@daily`."""
+
+    cron: str
+    timezone: str = "UTC"
+
+
+@attrs.frozen(kw_only=True)
+class Sla:
+    """A completion deadline, measured from the scheduled start of a run."""
+
+    complete_within: timedelta
+    critical: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Freshness:
+    """How old the newest data in an asset may be before it is stale.
+
+    `timestamp_column` is the column whose maximum tells the data's age (dbt's
+    `loaded_at_field`); without it the monitors fall back to table metadata.
+    Past `warn_age` the data is reported, past `max_age` it is an error; at
+    least one of the two is set.
+    """
+
+    timestamp_column: str | None = None
+    max_age: timedelta | None = None
+    warn_age: timedelta | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Partitioning:
+    """Time (or integer-range) partitioning, in BigQuery's `partition_by` shape.
+
+    Integer-range partitions (`data_type` int64) have no `granularity`.
+    """
+
+    field: str
+    data_type: str = "date"
+    granularity: str | None = "day"
+    start: date | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DbtBuild:
+    """Run dbt for the nodes matched by `select` in a dbt project."""
+
+    select: str
+    project_dir: str
+    profiles_dir: str | None = None
+    target: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SqlmeshRun:
+    """Run one SQLMesh model through `sqlmesh run` in its project."""
+
+    model: str
+    project_dir: str
+
+
+@attrs.frozen(kw_only=True)
+class SqlQuery:
+    """Run one SQL statement and write its result to `destination`."""
+
+    sql: str
+    dialect: str
+    destination: Relation | None = None
+    write_mode: str = "truncate"
+
+
+@attrs.frozen(kw_only=True)
+class Command:
+    """Run a shell command, given as argv so nothing is re-split or re-quoted."""
+
+    argv: tuple[str, ...]
+
+
+Runner = Union[DbtBuild, SqlmeshRun, SqlQuery, Command]
+
+#: The name of each runner type in IR JSON (its `"type"` tag) and in messages.
+RUNNER_TAGS: dict[type, str] = {
+    DbtBuild: "dbt_build",
+    SqlmeshRun: "sqlmesh_run",
+    SqlQuery: "sql_query",
+    Command: "command",
+}
+
+
+@attrs.frozen(kw_only=True)
+class Asset:
+    """One node of the lineage graph, whatever its source.
+
+    `key` is unique in the project (a dbt unique_id, for instance); `name` is
+    the short name people use and that task ids are derived from. An asset
+    with no `runner` is produced outside the pipelines (a dbt source, an
+    exposure) and is only ever upstream or downstream of tasks.
+    """
+
+    key: str
+    name: str
+    kind: AssetKind
+    origin: Location
+    relation: Relation | None = None
+    upstream: tuple[str, ...] = ()
+    runner: Runner | None = None
+    materialization: str | None = None
+    unique_key: tuple[str, ...] = ()
+    partitioning: Partitioning | None = None
+    freshness: Freshness | None = None
+    schedule: Schedule | None = None
+    sla: Sla | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    critical: bool = False
+    description: str | None = None
+    layer: str | None = None
+    path: str | None = None
+    package: str | None = None
+    columns: tuple[str, ...] = ()
+    compiled_sql: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Param:
+    """One named parameter of a check; values are JSON scalars."""
+
+    name: str
+    value: str | int | float | bool | None
+
+
+@attrs.frozen(kw_only=True)
+class Check:
+    """A test of an asset's data: run after it, by every backend.
+
+    `also` lists other assets the check reads (a dbt relationships test reads
+    two tables); the check runs once all of them are built.
+    """
+
+    key: str
+    name: str
+    asset: str
+    kind: CheckKind
+    origin: Location
+    params: tuple[Param, ...] = ()
+    severity: Severity = Severity.ERROR
+    blocking: bool = False
+    also: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Pipeline:
+    """One schedulable unit: an Airflow DAG, a Dagster job and schedule.
+
+    `inputs` are the assets outside this pipeline that its assets read: other
+    pipelines' outputs and external sources. Backends turn the ones that
+    belong to another pipeline into cross-pipeline waits. `origin` is set for
+    pipelines declared in a spec; derived ones have none.
+    """
+
+    name: str
+    schedule: Schedule
+    assets: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    sla: Sla | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    origin: Location | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Project:
+    """A whole compiled input: assets, the pipelines that run them, and checks."""
+
+    name: str
+    assets: tuple[Asset, ...] = ()
+    pipelines: tuple[Pipeline, ...] = ()
+    checks: tuple[Check, ...] = ()
+
+    def asset_map(self) -> dict[str, Asset]:
+        return {asset.key: asset for asset in self.assets}
+
+    def pipeline_of(self) -> dict[str, str]:
+        """Asset key -> name of the pipeline that runs it."""
+        return {key: p.name for p in self.pipelines for key in p.assets}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Set up and run orch from a fresh clone, with nothing but python3.
+
+    python3 dev.py example   # set up .venv, then compile the shipped example
+    python3 dev.py test      # set up .venv, then run the whole test suite
+    python3 dev.py setup     # only set up .venv
+    python3 dev.py lock      # rewrite constraints.txt from the current .venv
+
+Set-up creates `.venv` at the repository root and installs orch (editable)
+with every test dependency, pinned by constraints.txt. It is skipped when
+pyproject.toml and constraints.txt have not changed since the last set-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(ROOT, ".venv")
+BIN = os.path.join(VENV, "bin")
+PYTHON = os.path.join(BIN, "python")
+STAMP = os.path.join(VENV, ".orch-setup")
+EXAMPLE = os.path.join(ROOT, "specs", "jaffle_shop")
+BUILD = os.path.join(ROOT, "build")
+
+
+def run(*cmd: str, **kwargs) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        with open(os.path.join(ROOT, name), "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()
+
+
+def setup() -> None:
+    want = _fingerprint()
+    if os.path.exists(STAMP) and open(STAMP).read() == want:
+        return
+    if not os.path.exists(PYTHON):
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    pip = (PYTHON, "-m", "pip", "--disable-pip-version-check")
+    constraints = os.path.join(ROOT, "constraints.txt")
+    run(*pip, "install", "--quiet", "-c", constraints, "pip", "setuptools", "wheel")
+    run(*pip, "install", "--quiet", "-c", constraints, "-e", f"{ROOT}[test]")
+    with open(STAMP, "w") as fh:
+        fh.write(want)
+
+
+def example() -> None:
+    """The main job: parse the example dbt project and compile it."""
+    setup()
+    env = dict(os.environ, ORCH_EXAMPLE_DUCKDB=os.path.join(BUILD, "jaffle_shop.duckdb"))
+    os.makedirs(BUILD, exist_ok=True)
+    run(os.path.join(BIN, "dbt"), "parse", "--quiet", "--project-dir", EXAMPLE, "--profiles-dir", EXAMPLE,
+        env=env)
+    manifest = os.path.relpath(os.path.join(EXAMPLE, "target", "manifest.json"), ROOT)
+    run(os.path.join(BIN, "orch"), "compile", manifest, "--target", "ir", "--out", "build", cwd=ROOT)
+    print(f"\nThe example's pipelines are in {os.path.relpath(BUILD, ROOT)}/ir/project.ir.json")
+
+
+def test(args: list[str]) -> int:
+    setup()
+    env = dict(os.environ)
+    # A stray ORCH_CACHE_DIR or dbt profile must not leak into the suite.
+    env.pop("ORCH_CACHE_DIR", None)
+    env.pop("DBT_PROFILES_DIR", None)
+    return subprocess.run([PYTHON, "-m", "pytest", *args], cwd=ROOT, env=env).returncode
+
+
+def lock() -> None:
+    """Pin what .venv holds now; pins of packages it lacks (other extras) are kept."""
+    setup()
+    frozen = subprocess.run(
+        [PYTHON, "-m", "pip", "freeze", "--exclude-editable", "--all"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    path = os.path.join(ROOT, "constraints.txt")
+    pins = {}
+    with open(path) as fh:
+        header = [line for line in fh.read().splitlines() if line.startswith("#")]
+        fh.seek(0)
+        for line in fh.read().splitlines():
+            if "==" in line and not line.startswith("#"):
+                pins[line.split("==")[0].lower()] = line
+    for line in frozen.splitlines():
+        if "==" in line and not line.startswith(("orch==", "pip==")):
+            pins[line.split("==")[0].lower()] = line
+    with open(path, "w") as fh:
+        fh.write("\n".join(header + [pins[k] for k in sorted(pins)]) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("setup", "example", "test", "lock", "clean"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "test":
+        return test(rest)
+    if command == "clean":
+        shutil.rmtree(VENV, ignore_errors=True)
+        shutil.rmtree(BUILD, ignore_errors=True)
+        return 0
+    {"setup": setup, "example": example, "lock": lock}[command]()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except subprocess.CalledProcessError as exc:
+        print(f"dev.py: command failed with exit code {exc.returncode}", file=sys.stderr)
+        sys.exit(exc.returncode or 1)

@@ -1,0 +1,1 @@
+"""The .orch spec language grammar, shipped as package data (`orch.lark`)."""

@@ -1,0 +1,1 @@
+"""Runtime of `orch health` and `orch sla`: warehouse checks, history and alerts."""
