@@ -54,6 +54,15 @@ def _make_converter() -> cattrs.Converter:
         tag_name="type",
         tag_generator=lambda cls: ir.RUNNER_TAGS[cls],
     )
+    # Fields are typed `Runner | None`; route them through the tagged union so
+    # the tag is written and required, instead of cattrs guessing by shape.
+    optional_runner = ir.Runner | None
+    conv.register_unstructure_hook(
+        optional_runner, lambda v: None if v is None else conv.unstructure(v, ir.Runner)
+    )
+    conv.register_structure_hook(
+        optional_runner, lambda v, _: None if v is None else conv.structure(v, ir.Runner)
+    )
     return conv
 
 

@@ -73,7 +73,10 @@ def cadence(cron: str) -> Cadence | None:
 
 def describe(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    # People think of a daily gap as "24h"; days read better from three on.
+    if seconds >= 3 * 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    for unit, size in (("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size}{unit}"
     if seconds >= 3600:

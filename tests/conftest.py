@@ -1,0 +1,83 @@
+"""Shared fixtures: the manifest corpus, the example dbt project, running orch."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+CORPUS = DATA / "corpus" / "dbt"
+EXAMPLE = ROOT / "specs" / "jaffle_shop"
+BIN = Path(sys.executable).parent
+
+CORPUS_FILES = sorted(CORPUS.glob("*.json.gz"))
+
+
+def load_json(path: Path) -> dict:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def corpus(name: str) -> Path:
+    return CORPUS / f"{name}.json.gz"
+
+
+def orch(*args: str, cwd: Path | None = None, env: dict | None = None, prog: str = "orch"):
+    """Run an installed console script as a user would, capturing its output."""
+    full_env = dict(os.environ, NO_COLOR="1")
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(BIN / prog), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+
+
+def snapshot_tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes, to prove a folder was not touched."""
+    if not folder.exists():
+        return {}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def example_project(tmp_path_factory) -> Path:
+    """A copy of the shipped dbt-duckdb example, parsed by real dbt."""
+    dest = tmp_path_factory.mktemp("example") / "jaffle_shop"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
+    env = dict(os.environ, ORCH_EXAMPLE_DUCKDB=str(dest / "jaffle_shop.duckdb"))
+    subprocess.run(
+        [str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(dest), "--profiles-dir", str(dest)],
+        check=True, env=env, cwd=dest, timeout=300,
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def example_manifest(example_project) -> Path:
+    return example_project / "target" / "manifest.json"
+
+
+@pytest.fixture
+def small_manifest() -> dict:
+    """A real, small v12 manifest (dbt-core's own test state) to edit into bad input."""
+    return load_json(corpus("dbt-core_state_v12"))
+
+
+@pytest.fixture
+def write_manifest(tmp_path):
+    def write(manifest: dict, name: str = "manifest.json") -> Path:
+        path = tmp_path / "project" / "target" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest), encoding="utf-8")
+        return path
+
+    return write
