@@ -1,0 +1,16 @@
+"""A third-party backend, written only against orch's public backend API."""
+
+from compiler.backend import Backend, OutputFile
+from compiler.codegen import header_text
+
+
+class AssetListBackend(Backend):
+    name = "assetlist"
+    description = "one line per scheduled asset: pipeline, schedule, asset"
+    SUPPORTS_CHECKS = True
+
+    def emit(self, project, source):
+        lines = [f"# {header_text(source)}"]
+        for pipeline in project.pipelines:
+            lines += [f"{pipeline.name}\t{pipeline.schedule.cron}\t{key}" for key in pipeline.assets]
+        return [OutputFile(path="assets.tsv", content="\n".join(lines) + "\n")]
