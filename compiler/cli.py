@@ -158,13 +158,21 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return run_compile(args.inputs, targets, _build_options(args), args, args.check)
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def _build_and_report(args: argparse.Namespace) -> tuple[ir.Project | None, list[Diagnostic]]:
+    """Build the project and print its diagnostics; no project if the input is unusable."""
     try:
-        _, diagnostics = build(args.inputs, _build_options(args))
+        project, diagnostics = build(args.inputs, _build_options(args))
     except CompileError as exc:
         _report(exc.diagnostics, args)
-        return EXIT_UNUSABLE
+        return None, list(exc.diagnostics)
     _report(diagnostics, args)
+    return project, diagnostics
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    project, diagnostics = _build_and_report(args)
+    if project is None:
+        return EXIT_UNUSABLE
     errors = sum(d.is_error for d in diagnostics)
     if args.format == "text":
         print(f"orch: {errors} error(s), {len(diagnostics) - errors} warning(s)", file=sys.stderr)
@@ -172,12 +180,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_ir(args: argparse.Namespace) -> int:
-    try:
-        project, diagnostics = build(args.inputs, _build_options(args))
-    except CompileError as exc:
-        _report(exc.diagnostics, args)
+    project, diagnostics = _build_and_report(args)
+    if project is None:
         return EXIT_UNUSABLE
-    _report(diagnostics, args)
     sys.stdout.write(serde.dumps(project))
     return EXIT_ERRORS if any(d.is_error for d in diagnostics) else EXIT_OK
 
