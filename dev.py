@@ -64,8 +64,9 @@ def example() -> None:
     run(os.path.join(BIN, "dbt"), "parse", "--quiet", "--project-dir", EXAMPLE, "--profiles-dir", EXAMPLE,
         env=env)
     manifest = os.path.relpath(os.path.join(EXAMPLE, "target", "manifest.json"), ROOT)
-    run(os.path.join(BIN, "orch"), "compile", manifest, "--target", "ir", "--out", "build", cwd=ROOT)
-    print(f"\nThe example's pipelines are in {os.path.relpath(BUILD, ROOT)}/ir/project.ir.json")
+    run(os.path.join(BIN, "orch"), "compile", manifest, "--target", "ir", "--target", "airflow",
+        "--out", "build", cwd=ROOT)
+    print("\nThe example's pipelines: build/ir/project.ir.json (IR), build/airflow/*.py (Airflow DAGs)")
 
 
 def test(args: list[str]) -> int:

@@ -44,6 +44,8 @@ class Backend:
     SUPPORTS_CROSS_PIPELINE: ClassVar[bool] = False
     #: Runner types this backend can execute; empty means it runs nothing itself.
     RUNNERS: ClassVar[tuple[type, ...]] = ()
+    #: The `--option KEY=VALUE` settings this backend reads, with their defaults.
+    OPTIONS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, options: Mapping[str, str] | None = None):
         self.options = dict(options or {})

@@ -51,6 +51,8 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dbt-target", help="dbt target the tasks use")
     group.add_argument("--run-results", metavar="PATH",
                        help="dbt run_results.json: check completion SLAs against recorded durations")
+    group.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                       help="a backend option (see docs/backends.md); repeatable")
     out = parser.add_argument_group("diagnostics")
     out.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -98,8 +100,20 @@ def describe_inputs(inputs: Sequence[str]) -> str:
     return ", ".join(p.replace(os.sep, "/") for p in shown)
 
 
-def _load_backends(names: Sequence[str]) -> list[backend.Backend]:
-    return [backend.load(name)() for name in dict.fromkeys(names)]
+def _backend_options(pairs: Sequence[str], classes: Sequence[type[backend.Backend]]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {pair!r}: expected KEY=VALUE")
+        if not any(key in cls.OPTIONS for cls in classes):
+            known = sorted({k for cls in classes for k in cls.OPTIONS})
+            raise UsageError(
+                f"--option {key!r} is not an option of {', '.join(c.name for c in classes)}; "
+                f"known: {', '.join(known) or 'none'}"
+            )
+        options[key] = value
+    return options
 
 
 def run_compile(
@@ -111,7 +125,9 @@ def run_compile(
 ) -> int:
     """Build once, emit every (backend, folder) target, then write them all."""
     try:
-        backends = _load_backends([name for name, _ in targets])
+        classes = [backend.load(name) for name in dict.fromkeys(name for name, _ in targets)]
+        backend_options = _backend_options(args.option, classes)
+        backends = [cls(backend_options) for cls in classes]
         project, diagnostics = build(inputs, options)
     except CompileError as exc:
         _report(exc.diagnostics, args)

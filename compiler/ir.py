@@ -73,11 +73,13 @@ class Relation:
 
     `database` is the BigQuery project or the DuckDB catalog, `schema` the
     dataset; `name` is the table or view name (dbt's alias or identifier).
+    `engine` is the warehouse type (dbt's adapter type: duckdb, bigquery, ...).
     """
 
     database: str | None = None
     schema: str | None = None
     name: str
+    engine: str | None = None
 
     def __str__(self) -> str:
         return ".".join(p for p in (self.database, self.schema, self.name) if p)

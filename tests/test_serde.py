@@ -24,7 +24,7 @@ locations = st.builds(
     col=maybe(st.integers(1, 500)),
     unique_id=maybe(names),
 )
-relations = st.builds(ir.Relation, database=maybe(names), schema=maybe(names), name=names)
+relations = st.builds(ir.Relation, database=maybe(names), schema=maybe(names), name=names, engine=maybe(names))
 schedules = st.builds(ir.Schedule, cron=st.sampled_from(["@daily", "0 * * * *", "*/10 * * * *"]),
                       timezone=st.sampled_from(["UTC", "Europe/Berlin"]))
 runners = st.one_of(

@@ -155,6 +155,8 @@ class _Lowering:
         self.path = path
         self.options = options
         self.project_dir = options.project_dir or default_project_dir(path)
+        engine = _as_dict(manifest.get("metadata")).get("adapter_type")
+        self.engine = engine if isinstance(engine, str) and engine else None
         self.diagnostics: list[Diagnostic] = []
         self.nodes: dict[str, dict] = {}
         for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries"):
@@ -365,6 +367,7 @@ class _Lowering:
                     database=node.get("database") or None,
                     schema=node.get("schema") or None,
                     name=str(node.get("identifier") or node.get("name") or uid),
+                    engine=self.engine,
                 ),
                 freshness=self.source_freshness(node),
                 owner=self.meta_str(uid, meta, "owner"),
@@ -397,6 +400,7 @@ class _Lowering:
                 database=node.get("database") or None,
                 schema=node.get("schema") or None,
                 name=str(node.get("alias") or node.get("name") or uid),
+                engine=self.engine,
             ),
             upstream=self.resolve(uid),
             runner=ir.DbtBuild(

@@ -1,0 +1,521 @@
+"""The `airflow` backend: one static DAG file per pipeline, for Airflow 3.1+.
+
+The files are plain Airflow code: no manifest is read when Airflow parses
+them, so they import as fast as hand-written DAGs. Strings from the inputs
+reach the code only as Python literals (repr) and shell arguments only through
+shlex.quote.
+
+Cross-pipeline dependencies: every task that produces a table declares it as
+an outlet `Asset`, so Airflow's lineage views show the data flow. A pipeline
+that reads another pipeline's tables keeps its own cron schedule and starts
+with an `ExternalTaskSensor` per upstream pipeline, waiting (in reschedule
+mode, holding no worker slot) for the producing tasks' run of the same
+logical date, or, when the upstream runs on another schedule, its latest run
+at or before this run's logical date. Asset-triggered schedules are not used
+for this: they would replace the downstream's own cadence with the upstream's,
+and `AssetOrTimeSchedule` runs on either trigger, not after both.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from datetime import date
+from urllib.parse import quote
+
+import attrs
+
+from compiler import ir
+from compiler.backend import Backend, OutputFile
+from compiler.codegen import format_python, python_header
+from compiler.diagnostics import Code, CompileError, error
+from compiler.grouping import schedule_label
+
+SUPPORT_MODULE = "orch_airflow_support"
+
+OPTIONS = {
+    "dbt_executable": "dbt",
+    "dbt_command": "build",
+    "start_date": "2025-01-01",
+    "catchup": "false",
+    "max_active_runs": "1",
+    "retries": "1",
+    "critical_retries": "3",
+    "retry_delay_minutes": "5",
+    "sensor_timeout_seconds": "43200",
+    "sensor_poke_seconds": "300",
+    "conn_id": "",
+    "gcp_conn_id": "google_cloud_default",
+    "location": "US",
+}
+
+_PARTITION_TEMPLATES = {
+    "hour": "{{ logical_date.strftime('%Y-%m-%dT%H:00:00') }}",
+    "day": "{{ ds }}",
+    "month": "{{ logical_date.strftime('%Y-%m') }}",
+    "year": "{{ logical_date.strftime('%Y') }}",
+}
+_BQ_PARTITION_TYPES = {"hour": "HOUR", "day": "DAY", "month": "MONTH", "year": "YEAR"}
+
+
+def task_ids(pipeline: ir.Pipeline, assets: Mapping[str, ir.Asset]) -> dict[str, str]:
+    """Asset key -> task id: the asset's name made valid, unique in its DAG."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for key in sorted(pipeline.assets):
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", assets[key].name)[:200] or "task"
+        candidate, n = base, 2
+        while candidate.lower() in used:
+            candidate, n = f"{base}_{n}", n + 1
+        used.add(candidate.lower())
+        out[key] = candidate
+    return out
+
+
+def asset_uri(relation: ir.Relation) -> str:
+    parts = [relation.database, relation.schema, relation.name]
+    path = "/".join(quote(p, safe="") for p in parts if p)
+    return f"{(relation.engine or 'warehouse').lower()}://{path}"
+
+
+class _Names:
+    """Python identifiers for tasks, unique within one file."""
+
+    def __init__(self) -> None:
+        self.used = {"dag", "pendulum", "timedelta", "Asset", "DAG"}
+
+    def __call__(self, text: str) -> str:
+        base = re.sub(r"\W", "_", text, flags=re.ASCII)
+        if not base or base[0].isdigit() or keyword.iskeyword(base) or keyword.issoftkeyword(base):
+            base = f"t_{base}"
+        name, n = base, 2
+        while name in self.used:
+            name, n = f"{base}_{n}", n + 1
+        self.used.add(name)
+        return name
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds and seconds % size == 0:
+            return f"timedelta({unit}={seconds // size})"
+    return f"timedelta(seconds={seconds})"
+
+
+class AirflowBackend(Backend):
+    name = "airflow"
+    description = "Airflow 3 DAG files, one per pipeline (<pipeline>.py)"
+    SUPPORTS_PARTITIONS = True
+    SUPPORTS_SLA = True
+    SUPPORTS_CROSS_PIPELINE = True
+    RUNNERS = (ir.DbtBuild, ir.SqlmeshRun, ir.SqlQuery, ir.Command)
+    OPTIONS = OPTIONS
+
+    def option(self, key: str) -> str:
+        return self.options.get(key, OPTIONS[key])
+
+    def int_option(self, key: str) -> int:
+        value = self.option(key)
+        try:
+            return int(value)
+        except ValueError:
+            raise CompileError(
+                error(Code.UNSUPPORTED_BY_BACKEND, f"option {key}={value!r} must be an integer",
+                      ir.Location(path="--option"))
+            ) from None
+
+    def unsupported(self, project: ir.Project) -> list:
+        runs_dbt = {a.key for a in project.assets if isinstance(a.runner, ir.DbtBuild)}
+        # dbt tests of dbt-built assets run inside `dbt build` (or in their own
+        # `dbt test` task); only the other checks are beyond this backend so far.
+        handled = {c.key for c in project.checks if c.kind is ir.CheckKind.DBT_TEST and c.asset in runs_dbt}
+        return [
+            d for d in super().unsupported(project)
+            if d.span.unique_id not in handled or d.code is not Code.UNSUPPORTED_BY_BACKEND
+        ]
+
+    def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
+        assets = project.asset_map()
+        ids = {p.name: task_ids(p, assets) for p in project.pipelines}
+        owner_of = project.pipeline_of()
+        pipelines = {p.name: p for p in project.pipelines}
+        files = []
+        for pipeline in project.pipelines:
+            code = _DagFile(self, project, pipeline, assets, ids, owner_of, pipelines, source).render()
+            files.append(OutputFile(path=f"{pipeline.name}.py", content=format_python(code)))
+        if project.pipelines:
+            here = os.path.dirname(os.path.abspath(__file__))
+            with open(os.path.join(here, f"{SUPPORT_MODULE}.py"), encoding="utf-8") as fh:
+                support = fh.read()
+            files.append(OutputFile(path=f"{SUPPORT_MODULE}.py", content=python_header(source) + support))
+        return files
+
+
+class _DagFile:
+    def __init__(self, backend, project, pipeline, assets, ids, owner_of, pipelines, source):
+        self.b = backend
+        self.project = project
+        self.p: ir.Pipeline = pipeline
+        self.assets: Mapping[str, ir.Asset] = assets
+        self.ids = ids
+        self.owner_of = owner_of
+        self.pipelines = pipelines
+        self.source = source
+        self.imports: set[str] = {
+            "import pendulum",
+            "from airflow.sdk import DAG",
+        }
+        self.names = _Names()
+        self.names.used.add("on_critical_failure")
+        self.used_task_ids = {t.lower() for t in ids[pipeline.name].values()}
+        self.lines: list[str] = []
+        self.need_failure_callback = False
+
+    # -- pieces --------------------------------------------------------------
+
+    def need(self, line: str) -> None:
+        self.imports.add(line)
+
+    def checks_for(self, key: str) -> list[ir.Check]:
+        return [c for c in self.project.checks if c.asset == key]
+
+    def outlets(self, asset: ir.Asset) -> str:
+        if asset.relation is None:
+            return ""
+        self.need("from airflow.sdk import Asset")
+        return f"outlets=[Asset({asset_uri(asset.relation)!r})],"
+
+    def common_task_args(self, asset: ir.Asset) -> str:
+        args = []
+        if asset.description:
+            args.append(f"doc_md={asset.description!r},")
+        if asset.owner and asset.owner != self.p.owner:
+            args.append(f"owner={asset.owner!r},")
+        if asset.critical:
+            self.need_failure_callback = True
+            args.append(f"retries={self.b.int_option('critical_retries')},")
+            args.append("on_failure_callback=on_critical_failure,")
+        return "".join(args)
+
+    def dbt_command(self, verb: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
+        argv = [self.b.option("dbt_executable"), verb, "--select", runner.select, "--project-dir", runner.project_dir]
+        if runner.profiles_dir:
+            argv += ["--profiles-dir", runner.profiles_dir]
+        if runner.target:
+            argv += ["--target", runner.target]
+        if verb == "build":
+            # Tests that read several models run in their own task once all of
+            # them are built (see multi_asset_checks); eager selection would run
+            # them with whichever parent happens to build first.
+            argv += ["--indirect-selection", "cautious"]
+        command = " ".join(shlex.quote(a) for a in argv)
+        part = asset.partitioning
+        if part is not None and part.granularity in _PARTITION_TEMPLATES and verb in ("build", "run"):
+            # Jinja renders the template at run time; the JSON braces stay literal.
+            variables = json.dumps({"orch_partition": _PARTITION_TEMPLATES[part.granularity]})
+            command += " --vars " + shlex.quote(variables)
+        return command
+
+    def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: str | None, outlets: str) -> str:
+        self.need("from airflow.providers.standard.operators.bash import BashOperator")
+        cwd_arg = f"cwd={cwd!r}," if cwd else ""
+        return (
+            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, {cwd_arg}"
+            f"{outlets}{self.common_task_args(asset)})"
+        )
+
+    def sql_task(self, var: str, task_id: str, runner: ir.SqlQuery, asset: ir.Asset, outlets: str) -> str:
+        if runner.dialect == "bigquery":
+            self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator")
+            query: dict = {"query": runner.sql, "useLegacySql": False}
+            dest = runner.destination
+            if dest is not None:
+                query["destinationTable"] = {
+                    "projectId": dest.database, "datasetId": dest.schema, "tableId": dest.name,
+                }
+                query["writeDisposition"] = "WRITE_APPEND" if runner.write_mode == "append" else "WRITE_TRUNCATE"
+                query["createDisposition"] = "CREATE_IF_NEEDED"
+                part = asset.partitioning
+                if part is not None and part.granularity in _BQ_PARTITION_TYPES:
+                    query["timePartitioning"] = {"type": _BQ_PARTITION_TYPES[part.granularity], "field": part.field}
+            return (
+                f"{var} = BigQueryInsertJobOperator(task_id={task_id!r}, configuration={{'query': {query!r}}}, "
+                f"location={self.b.option('location')!r}, gcp_conn_id={self.b.option('gcp_conn_id')!r}, "
+                f"{outlets}{self.common_task_args(asset)})"
+            )
+        conn_id = self.b.option("conn_id")
+        if not conn_id:
+            raise CompileError(
+                error(Code.UNSUPPORTED_BY_BACKEND,
+                      f"{asset.name}: a SQL runner needs a connection; pass --option conn_id=NAME",
+                      asset.origin)
+            )
+        self.need("from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator")
+        return (
+            f"{var} = SQLExecuteQueryOperator(task_id={task_id!r}, conn_id={conn_id!r}, sql={runner.sql!r}, "
+            f"{outlets}{self.common_task_args(asset)})"
+        )
+
+    def task(self, key: str) -> tuple[str, str | None]:
+        """Lines for the asset's task; returns (variable of its last task, variable of its first)."""
+        asset = self.assets[key]
+        task_id = self.ids[self.p.name][key]
+        var = self.names(task_id)
+        runner = asset.runner
+        outlets = self.outlets(asset)
+        if isinstance(runner, ir.DbtBuild):
+            # A relative project dir means "as seen from where orch ran"; workers
+            # need it absolute (pass --dbt-project-dir as the workers see it).
+            runner = attrs.evolve(runner, project_dir=os.path.abspath(runner.project_dir))
+            mode = self.b.option("dbt_command")
+            if mode == "run" and asset.kind is ir.AssetKind.MODEL:
+                self.lines.append(self.bash(var, task_id, self.dbt_command("run", runner, asset), asset,
+                                            runner.project_dir, outlets))
+                test_id = self.unique_task_id(f"test_{task_id}")
+                test_var = self.names(test_id)
+                command = self.dbt_command("test", runner, asset)
+                self.need("from airflow.providers.standard.operators.bash import BashOperator")
+                self.lines.append(
+                    f"{test_var} = BashOperator(task_id={test_id!r}, bash_command={command!r}, "
+                    f"cwd={runner.project_dir!r})"
+                )
+                self.lines.append(f"{var} >> {test_var}")
+                return test_var, var
+            verb = "build" if mode == "build" else {"seed": "seed", "snapshot": "snapshot"}.get(asset.kind.value, "run")
+            self.lines.append(self.bash(var, task_id, self.dbt_command(verb, runner, asset), asset,
+                                        runner.project_dir, outlets))
+        elif isinstance(runner, ir.SqlmeshRun):
+            command = " ".join(shlex.quote(a) for a in ("sqlmesh", "run", "--select-model", runner.model))
+            self.lines.append(self.bash(var, task_id, command, asset, runner.project_dir, outlets))
+        elif isinstance(runner, ir.Command):
+            command = " ".join(shlex.quote(a) for a in runner.argv)
+            self.lines.append(self.bash(var, task_id, command, asset, None, outlets))
+        elif isinstance(runner, ir.SqlQuery):
+            self.lines.append(self.sql_task(var, task_id, runner, asset, outlets))
+        else:  # the IR's runner set is closed; a new variant must be handled here
+            raise CompileError(
+                error(Code.UNSUPPORTED_BY_BACKEND, f"{asset.name}: unsupported runner {type(runner).__name__}",
+                      asset.origin)
+            )
+        return var, var
+
+    def unique_task_id(self, base: str) -> str:
+        candidate, n = base, 2
+        while candidate.lower() in self.used_task_ids:
+            candidate, n = f"{base}_{n}", n + 1
+        self.used_task_ids.add(candidate.lower())
+        return candidate
+
+    def multi_asset_check(self, check: ir.Check, last: Mapping[str, str], sensors: Mapping[str, str]):
+        """A dbt test that reads several assets: its own task, after all of them."""
+        runner = self.assets[check.asset].runner
+        runner = attrs.evolve(runner, project_dir=os.path.abspath(runner.project_dir))
+        params = {p.name: p.value for p in check.params}
+        select = str(params.get("dbt_select") or check.name)
+        task_id = self.unique_task_id("test_" + re.sub(r"[^A-Za-z0-9_.-]", "_", check.name)[:195])
+        var = self.names(task_id)
+        command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
+        self.need("from airflow.providers.standard.operators.bash import BashOperator")
+        self.lines.append(
+            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, cwd={runner.project_dir!r}, "
+            f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r})"
+        )
+        ups = []
+        for key in (check.asset, *check.also):
+            if key in last:
+                ups.append(last[key])
+            elif self.owner_of.get(key) in sensors:
+                ups.append(sensors[self.owner_of[key]])
+        return var, sorted(set(ups))
+
+    def sensor(self, upstream: ir.Pipeline, keys: Sequence[str]) -> tuple[str, str]:
+        self.need("from airflow.providers.standard.sensors.external_task import ExternalTaskSensor")
+        self.need("from datetime import timedelta")
+        sensor_id = self.unique_task_id(f"wait_for_{upstream.name}")
+        var = self.names(sensor_id)
+        task_ids_ = sorted({self.ids[upstream.name][k] for k in keys})
+        fn = ""
+        if upstream.schedule != self.p.schedule:
+            fn_name = self.names(f"latest_{upstream.name}_run")
+            self.need("from datetime import datetime")
+            self.lines.insert(0, _LATEST_RUN_FN.format(
+                fn=fn_name, cron=upstream.schedule.cron, tz=upstream.schedule.timezone, dag=upstream.name))
+            fn = f"execution_date_fn={fn_name},"
+        return (
+            f"{var} = ExternalTaskSensor(task_id={sensor_id!r}, "
+            f"external_dag_id={upstream.name!r}, external_task_ids={task_ids_!r}, {fn}"
+            f"mode='reschedule', poke_interval={self.b.int_option('sensor_poke_seconds')}, "
+            f"timeout={_duration(self.b.int_option('sensor_timeout_seconds'))}, "
+            f"failed_states=['failed'], doc_md={'Waits for the tables this DAG reads from ' + upstream.name + '.'!r})"
+        ), var
+
+    # -- the file ------------------------------------------------------------
+
+    def dag_args(self) -> str:
+        p = self.p
+        start = self.b.option("start_date")
+        starts = [self.assets[k].partitioning.start for k in p.assets
+                  if self.assets[k].partitioning and self.assets[k].partitioning.start]
+        start_date = min(starts) if starts else date.fromisoformat(start)
+        label = schedule_label(p.schedule)
+        tags = sorted({*p.tags, label})
+        default_args = {
+            "owner": p.owner or "airflow",
+            "retries": self.b.int_option("retries"),
+        }
+        self.need("from datetime import timedelta")
+        args = [
+            f"dag_id={p.name!r}",
+            f"schedule={p.schedule.cron!r}",
+            f"start_date=pendulum.datetime({start_date.year}, {start_date.month}, {start_date.day}, "
+            f"tz={p.schedule.timezone!r})",
+            f"catchup={self.b.option('catchup').lower() == 'true'}",
+            f"max_active_runs={self.b.int_option('max_active_runs')}",
+            f"tags={tags!r}",
+            "default_args={"
+            + ", ".join(f"{k!r}: {v!r}" for k, v in default_args.items())
+            + f", 'retry_delay': {_duration(self.b.int_option('retry_delay_minutes') * 60)}}}",
+            f"doc_md={self.doc()!r}",
+        ]
+        if p.sla is not None and p.sla.complete_within.total_seconds() > 0:
+            self.need("from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback")
+            sla = _human(p.sla.complete_within.total_seconds())
+            kwargs = {"pipeline": p.name, "sla": sla, "critical": p.sla.critical}
+            args.append(
+                "deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, "
+                f"interval={_duration(p.sla.complete_within.total_seconds())}, "
+                f"callback=SyncCallback({SUPPORT_MODULE + '.deadline_missed'!r}, kwargs={kwargs!r}))"
+            )
+        return ",\n    ".join(args)
+
+    def doc(self) -> str:
+        p = self.p
+        lines = [f"### {p.name}", "", f"Generated by orch from `{self.source}`; schedule `{p.schedule.cron}`"
+                 f" ({p.schedule.timezone})."]
+        if p.sla is not None:
+            lines.append(f"Completion SLA: {_human(p.sla.complete_within.total_seconds())} after the scheduled start.")
+        lines.append("")
+        lines.append(f"{len(p.assets)} assets: " + ", ".join(self.assets[k].name for k in p.assets[:20])
+                     + (" ..." if len(p.assets) > 20 else ""))
+        return "\n".join(lines)
+
+    def render(self) -> str:
+        p = self.p
+        body: list[str] = []
+        first: dict[str, str] = {}
+        last: dict[str, str] = {}
+        for key in p.assets:
+            start = len(self.lines)
+            last[key], first[key] = self.task(key)
+            body.extend(self.lines[start:])
+            del self.lines[start:]
+
+        members = set(p.assets)
+        multi = [c for c in self.project.checks
+                 if c.asset in members and c.also and c.kind is ir.CheckKind.DBT_TEST
+                 and isinstance(self.assets[c.asset].runner, ir.DbtBuild)]
+        by_upstream_pipeline: dict[str, list[str]] = {}
+        for key in [*p.inputs, *(k for c in multi for k in c.also if k not in members)]:
+            owner = self.owner_of.get(key)
+            if owner is not None and owner != p.name and key not in by_upstream_pipeline.get(owner, []):
+                by_upstream_pipeline.setdefault(owner, []).append(key)
+        sensors: dict[str, str] = {}
+        for name in sorted(by_upstream_pipeline):
+            line, var = self.sensor(self.pipelines[name], by_upstream_pipeline[name])
+            body.append(line)
+            sensors[name] = var
+
+        edges = []
+        for key in p.assets:
+            ups = sorted({last[u] for u in self.assets[key].upstream if u in members})
+            ups += sorted({sensors[self.owner_of[u]] for u in self.assets[key].upstream
+                           if u not in members and self.owner_of.get(u) in sensors})
+            if ups:
+                edges.append(_edge(ups, first[key]))
+        for check in multi:
+            var, ups = self.multi_asset_check(check, last, sensors)
+            body.append(self.lines.pop())
+            edges.append(_edge(ups, var))
+        if self.need_failure_callback:
+            self.lines.append(_FAILURE_CALLBACK)
+        helpers = "\n\n".join(self.lines)
+        dag_args = self.dag_args()
+        code = [
+            python_header(self.source).rstrip("\n"),
+            f'"""{p.name}: {len(p.assets)} assets, scheduled {p.schedule.cron}."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            *_import_block(self.imports),
+            "",
+        ]
+        if helpers:
+            code += [helpers, ""]
+        code += [f"with DAG(\n    {dag_args},\n) as dag:"]
+        code += ["    " + line for line in body]
+        code += ["    " + line for line in edges]
+        return "\n".join(code) + "\n"
+
+
+def _import_block(imports: set[str]) -> list[str]:
+    """Standard library, then third party, in the order isort and ruff expect."""
+    stdlib = [i for i in imports if i.startswith(("from datetime", "import datetime"))]
+    third = [i for i in imports if i not in stdlib]
+    out = _sorted_imports(stdlib)
+    if out:
+        out.append("")
+    return out + _sorted_imports(third)
+
+
+def _sorted_imports(lines) -> list[str]:
+    plain = sorted(line for line in lines if line.startswith("import "))
+    merged: dict[str, set[str]] = {}
+    for line in lines:
+        if line.startswith("from "):
+            module, names = line[len("from "):].split(" import ")
+            merged.setdefault(module, set()).update(n.strip() for n in names.split(","))
+
+    def by_type(name: str) -> tuple[int, str]:
+        # isort's order-by-type: CONSTANTS, then Classes, then functions.
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    return plain + [
+        f"from {m} import {', '.join(sorted(names, key=by_type))}" for m, names in sorted(merged.items())
+    ]
+
+
+def _edge(upstream: Sequence[str], task: str) -> str:
+    return f"[{', '.join(upstream)}] >> {task}" if len(upstream) > 1 else f"{upstream[0]} >> {task}"
+
+
+def _human(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+_FAILURE_CALLBACK = f'''def on_critical_failure(context):
+    """Alert on a critical task's failure (see {SUPPORT_MODULE}.py beside this file).
+
+    Imported when called, so parsing this DAG never depends on the support module.
+    """
+    from {SUPPORT_MODULE} import task_failed
+
+    task_failed(context)'''
+
+_LATEST_RUN_FN = '''def {fn}(logical_date, **_):
+    """The latest {dag} run ({cron}, {tz}) at or before this run's logical date."""
+    from croniter import croniter
+
+    local = logical_date.in_timezone({tz!r})
+    if croniter.match({cron!r}, local):
+        return logical_date
+    return pendulum.instance(croniter({cron!r}, local).get_prev(datetime))'''

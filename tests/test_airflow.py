@@ -1,0 +1,191 @@
+"""The Airflow backend against real Airflow 3: DagBag import, lineage, and runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from backends.airflow import AirflowBackend, task_ids
+from compiler import codegen
+from compiler.driver import BuildOptions, build
+from tests.conftest import BIN, CORPUS_FILES, load_json, orch, snapshot_tree
+
+SUPPORTED = [p for p in CORPUS_FILES
+             if re.search(r"/v(\d+)\.json", str(load_json(p).get("metadata", {}).get("dbt_schema_version", "")))
+             and int(re.search(r"/v(\d+)\.json", load_json(p)["metadata"]["dbt_schema_version"]).group(1)) >= 7]
+
+
+def _compile(manifest: Path, out: Path, **options) -> tuple:
+    project, diagnostics = build([str(manifest)], BuildOptions(dbt_project_dir="/opt/dbt/project"))
+    assert not [d for d in diagnostics if d.is_error], diagnostics
+    files = AirflowBackend(options).emit(project, manifest.name)
+    codegen.write_tree(str(out), files)
+    return project, files
+
+
+@pytest.fixture(scope="module")
+def dagbag_cls():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag
+
+
+@pytest.fixture(scope="module")
+def generated_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("airflow-corpus")
+
+
+@pytest.mark.parametrize("manifest", SUPPORTED, ids=lambda p: p.name.removesuffix(".json.gz"))
+def test_corpus_dags_import_with_exact_lineage(manifest, dagbag_cls, generated_root):
+    out = generated_root / manifest.name.removesuffix(".json.gz")
+    project, _ = _compile(manifest, out)
+    bag = dagbag_cls(dag_folder=str(out))
+    assert bag.import_errors == {}
+    assert set(bag.dags) == {p.name for p in project.pipelines}
+
+    assets = project.asset_map()
+    owner = project.pipeline_of()
+    ids = {p.name: task_ids(p, assets) for p in project.pipelines}
+    for pipeline in project.pipelines:
+        dag = bag.dags[pipeline.name]
+        tasks = dag.task_dict
+        for key in pipeline.assets:
+            task = tasks[ids[pipeline.name][key]]
+            expected = {ids[pipeline.name][u] for u in assets[key].upstream if owner.get(u) == pipeline.name}
+            expected |= {f"wait_for_{owner[u]}" for u in assets[key].upstream
+                         if owner.get(u) not in (None, pipeline.name)}
+            assert task.upstream_task_ids == expected, key
+        # Every task is an asset's, a cross-DAG wait, or a test that reads several assets.
+        extra = set(tasks) - set(ids[pipeline.name].values())
+        assert all(t.startswith(("wait_for_", "test_")) for t in extra), extra
+
+
+def test_generated_files_pass_ruff_with_default_rules(generated_root, example_manifest, tmp_path):
+    # The corpus outputs from the test above plus the example; ruff's defaults, not our config.
+    _compile(example_manifest, tmp_path / "example")
+    result = subprocess.run([str(BIN / "ruff"), "check", "--isolated", "--no-cache", str(generated_root),
+                             str(tmp_path / "example")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    for path in [*generated_root.rglob("*.py"), *(tmp_path / "example").rglob("*.py")]:
+        compile(path.read_text(), str(path), "exec")
+
+
+class PythonSnapshot(SingleFileSnapshotExtension):
+    file_extension = "py"
+    _write_mode = WriteMode.TEXT
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["dbt_seeds_daily.py", "dbt_staging_daily.py", "dbt_marts_daily.py", "dbt_snapshots_daily.py"],
+)
+def test_example_dag_snapshots(name, example_manifest, tmp_path, snapshot):
+    project, diagnostics = build(
+        [str(example_manifest)],
+        BuildOptions(dbt_project_dir="/opt/dbt/jaffle_shop", profiles_dir="/opt/dbt/profiles"),
+    )
+    files = {f.path: f.content for f in AirflowBackend({}).emit(project, "specs/jaffle_shop/target/manifest.json")}
+    assert files[name] == snapshot(extension_class=PythonSnapshot)
+
+
+# -- end to end: real dbt-duckdb runs driven by `airflow dags test` -------------
+
+
+@pytest.fixture(scope="module")
+def airflow_env(example_project, tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow-home")
+    dags = home / "dags"
+    env = dict(
+        os.environ,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        ORCH_EXAMPLE_DUCKDB=str(home / "warehouse.duckdb"),
+    )
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True,
+                   timeout=600)
+    manifest = example_project / "target" / "manifest.json"
+    result = orch(
+        "compile", str(manifest), "--target", "airflow", "--out", str(home / "build"),
+        "--profiles-dir", str(example_project),
+        "-O", f"dbt_executable={BIN / 'dbt'}", "-O", "retries=0", "-O", "critical_retries=0",
+        "-O", "sensor_timeout_seconds=15", "-O", "sensor_poke_seconds=3",
+        env={"ORCH_CACHE_DIR": str(home / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    (home / "build" / "airflow").rename(dags)
+    return env, home
+
+
+def _dags_test(env, dag_id: str, day: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "airflow"), "dags", "test", dag_id, day], env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _task_states(home: Path, dag_id: str, day: str) -> dict[str, str]:
+    with sqlite3.connect(home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr"
+            " ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id"
+            " WHERE ti.dag_id = ? AND dr.logical_date LIKE ? ORDER BY dr.id",
+            (dag_id, f"{day}%"),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_example_runs_end_to_end_in_airflow(airflow_env):
+    import duckdb
+
+    env, home = airflow_env
+    # The seeds DAG plays the loader that fills the sources the staging DAG reads.
+    for dag_id in ("dbt_seeds_daily", "dbt_staging_daily", "dbt_marts_daily", "dbt_snapshots_daily"):
+        run = _dags_test(env, dag_id, "2026-11-28")
+        states = _task_states(home, dag_id, "2026-11-28")
+        assert states and set(states.values()) == {"success"}, (dag_id, states, run.stdout[-3000:])
+        # `airflow dags test` 3.3.2 exits 1 after a successful run of a DAG with a
+        # deadline (apache/airflow#73428), so success is read from the task states.
+        if dag_id != "dbt_marts_daily":
+            assert run.returncode == 0, run.stdout[-3000:]
+        if dag_id == "dbt_marts_daily":
+            marts_log = run.stdout + run.stderr
+
+    assert "PASS not_null_fct_orders_order_id" in marts_log
+    assert "PASS unique_dim_customers_customer_id" in marts_log
+    assert re.search(r"PASS relationships_fct_orders_customer_id", marts_log)
+    with duckdb.connect(env["ORCH_EXAMPLE_DUCKDB"], read_only=True) as db:
+        assert db.sql("select count(*) from marts.fct_orders").fetchone() == (7,)
+        assert db.sql("select count(*) from marts.dim_customers").fetchone() == (5,)
+        assert db.sql("select sum(amount) from marts.fct_orders").fetchone() == (94.0,)
+        assert db.sql("select count(*) from snapshots.customers_snapshot").fetchone() == (5,)
+
+
+def test_downstream_dag_waits_for_upstream_interval(airflow_env):
+    env, home = airflow_env
+    day = "2026-11-29"
+    # No staging run for this day yet: the snapshot DAG waits, times out, builds nothing.
+    _dags_test(env, "dbt_snapshots_daily", day)
+    assert _task_states(home, "dbt_snapshots_daily", day) == {
+        "wait_for_dbt_staging_daily": "failed",
+        "customers_snapshot": "upstream_failed",
+    }
+    # Once staging has run for the day, the same DAG goes through.
+    assert _dags_test(env, "dbt_staging_daily", day).returncode == 0
+    run = _dags_test(env, "dbt_snapshots_daily", day)
+    assert run.returncode == 0, run.stdout[-3000:]
+    states = _task_states(home, "dbt_snapshots_daily", day)
+    assert states == {"wait_for_dbt_staging_daily": "success", "customers_snapshot": "success"}
+
+
+def test_compile_writes_nothing_new_when_unchanged(example_manifest, tmp_path):
+    args = ("compile", str(example_manifest), "--target", "airflow", "--out", str(tmp_path))
+    assert orch(*args).returncode == 0
+    before = snapshot_tree(tmp_path / "airflow")
+    again = orch(*args)
+    assert again.returncode == 0 and "0 written, 0 removed, 5 unchanged" in again.stderr
+    assert snapshot_tree(tmp_path / "airflow") == before
