@@ -49,6 +49,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dbt-project-dir", help="dbt project the tasks run in (default: the manifest's target/..)")
     group.add_argument("--profiles-dir", help="dbt profiles directory the tasks use")
     group.add_argument("--dbt-target", help="dbt target the tasks use")
+    group.add_argument("--runner", choices=("dbt", "bigquery", "sql"), default="dbt",
+                       help="run dbt models through dbt (default) or as their compiled SQL on BigQuery or "
+                            "another warehouse; meta.runner overrides it per model")
     group.add_argument("--run-results", metavar="PATH",
                        help="dbt run_results.json: check completion SLAs against recorded durations")
     group.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
@@ -73,6 +76,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
         dbt_target=args.dbt_target,
         default_schedule=ir.Schedule(cron=args.schedule, timezone=args.timezone),
         run_results=args.run_results,
+        runner=args.runner,
     )
 
 

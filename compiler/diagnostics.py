@@ -47,6 +47,7 @@ class Code(str, enum.Enum):
     BROKEN_BACKEND = "E061"
     UNSUPPORTED_BY_BACKEND = "W062"
     OUTPUT_CONFLICT = "E070"
+    RUNNER_UNAVAILABLE = "E080"
 
 
 @attrs.frozen(kw_only=True)

@@ -29,6 +29,7 @@ class BuildOptions:
     dbt_target: str | None = None
     default_schedule: ir.Schedule = ir.Schedule(cron="@daily")
     run_results: str | None = None
+    runner: str = "dbt"
 
 
 def input_kind(path: str) -> str:
@@ -68,6 +69,7 @@ def _lower(path: str, options: BuildOptions) -> dbt.Lowered:
             project_dir=options.dbt_project_dir,
             profiles_dir=options.profiles_dir,
             target=options.dbt_target,
+            runner=options.runner,
         ),
     )
 

@@ -149,12 +149,20 @@ class SqlmeshRun:
 
 @attrs.frozen(kw_only=True)
 class SqlQuery:
-    """Run one SQL statement and write its result to `destination`."""
+    """Run one SELECT and write its result to `destination`.
+
+    `write_mode` is how: `truncate` (replace the table), `append`, `merge`
+    (upsert on `unique_key`), or `view` (replace a view defined by the query).
+    `connection` names the platform connection to run it on, when not the
+    backend's default.
+    """
 
     sql: str
     dialect: str
     destination: Relation | None = None
     write_mode: str = "truncate"
+    unique_key: tuple[str, ...] = ()
+    connection: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -59,7 +59,9 @@ def test_meta_overlay_from_config_meta_and_folder_config(example):
 def test_sources_carry_freshness_and_loaded_at_field(example):
     orders = example.asset_map()["source.jaffle_shop.raw.orders"]
     assert orders.runner is None
-    assert orders.relation == ir.Relation(database=orders.relation.database, schema="raw", name="raw_orders")
+    assert orders.relation == ir.Relation(
+        database=orders.relation.database, schema="raw", name="raw_orders", engine="duckdb"
+    )
     assert orders.freshness == ir.Freshness(
         timestamp_column="_loaded_at", max_age=timedelta(hours=48), warn_age=timedelta(hours=24)
     )

@@ -31,7 +31,8 @@ runners = st.one_of(
     st.builds(ir.DbtBuild, select=names, project_dir=text, profiles_dir=maybe(text), target=maybe(names)),
     st.builds(ir.SqlmeshRun, model=names, project_dir=text),
     st.builds(ir.SqlQuery, sql=text, dialect=st.sampled_from(["bigquery", "duckdb"]),
-              destination=maybe(relations), write_mode=st.sampled_from(["truncate", "append", "merge"])),
+              destination=maybe(relations), write_mode=st.sampled_from(["truncate", "append", "merge", "view"]),
+              unique_key=tuples(names), connection=maybe(names)),
     st.builds(ir.Command, argv=tuples(text)),
 )
 assets = st.builds(

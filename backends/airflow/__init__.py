@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import attrs
 
-from compiler import ir
+from compiler import ir, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error
@@ -53,12 +53,6 @@ OPTIONS = {
     "location": "US",
 }
 
-_PARTITION_TEMPLATES = {
-    "hour": "{{ logical_date.strftime('%Y-%m-%dT%H:00:00') }}",
-    "day": "{{ ds }}",
-    "month": "{{ logical_date.strftime('%Y-%m') }}",
-    "year": "{{ logical_date.strftime('%Y') }}",
-}
 _BQ_PARTITION_TYPES = {"hour": "HOUR", "day": "DAY", "month": "MONTH", "year": "YEAR"}
 
 
@@ -215,9 +209,9 @@ class _DagFile:
             argv += ["--indirect-selection", "cautious"]
         command = " ".join(shlex.quote(a) for a in argv)
         part = asset.partitioning
-        if part is not None and part.granularity in _PARTITION_TEMPLATES and verb in ("build", "run"):
+        if part is not None and part.granularity in sqlgen.PARTITION_VALUE_TEMPLATES and verb in ("build", "run"):
             # Jinja renders the template at run time; the JSON braces stay literal.
-            variables = json.dumps({"orch_partition": _PARTITION_TEMPLATES[part.granularity]})
+            variables = json.dumps({sqlgen.PARTITION_PARAMETER: sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]})
             command += " --vars " + shlex.quote(variables)
         return command
 
@@ -230,34 +224,58 @@ class _DagFile:
         )
 
     def sql_task(self, var: str, task_id: str, runner: ir.SqlQuery, asset: ir.Asset, outlets: str) -> str:
-        if runner.dialect == "bigquery":
-            self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator")
-            query: dict = {"query": runner.sql, "useLegacySql": False}
-            dest = runner.destination
-            if dest is not None:
-                query["destinationTable"] = {
-                    "projectId": dest.database, "datasetId": dest.schema, "tableId": dest.name,
-                }
-                query["writeDisposition"] = "WRITE_APPEND" if runner.write_mode == "append" else "WRITE_TRUNCATE"
-                query["createDisposition"] = "CREATE_IF_NEEDED"
-                part = asset.partitioning
-                if part is not None and part.granularity in _BQ_PARTITION_TYPES:
-                    query["timePartitioning"] = {"type": _BQ_PARTITION_TYPES[part.granularity], "field": part.field}
+        def unavailable(why: str) -> CompileError:
+            return CompileError(error(Code.RUNNER_UNAVAILABLE, f"{asset.name}: {why}", asset.origin))
+
+        part = asset.partitioning if asset.partitioning and asset.partitioning.granularity in _BQ_PARTITION_TYPES \
+            else None
+        if runner.write_mode == "merge" and runner.dialect == "bigquery" and not asset.columns:
+            raise unavailable("a MERGE on BigQuery updates named columns; document the model's columns, "
+                              "or use the dbt runner for it")
+        if runner.dialect != "bigquery":
+            conn_id = runner.connection or self.b.option("conn_id")
+            if not conn_id:
+                raise unavailable("the SQL runner needs a connection: pass --option conn_id=NAME, "
+                                  "or set meta.conn_id on the model")
+            self.need("from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator")
             return (
-                f"{var} = BigQueryInsertJobOperator(task_id={task_id!r}, configuration={{'query': {query!r}}}, "
-                f"location={self.b.option('location')!r}, gcp_conn_id={self.b.option('gcp_conn_id')!r}, "
+                f"{var} = SQLExecuteQueryOperator(task_id={task_id!r}, conn_id={conn_id!r}, "
+                f"sql={sqlgen.write_statements(runner, asset.columns)!r}, "
                 f"{outlets}{self.common_task_args(asset)})"
             )
-        conn_id = self.b.option("conn_id")
-        if not conn_id:
-            raise CompileError(
-                error(Code.UNSUPPORTED_BY_BACKEND,
-                      f"{asset.name}: a SQL runner needs a connection; pass --option conn_id=NAME",
-                      asset.origin)
-            )
-        self.need("from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator")
+
+        self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator")
+        query: dict = {"useLegacySql": False}
+        if runner.write_mode == "view":
+            query["query"] = sqlgen.create_view(runner)
+        elif runner.write_mode == "merge":
+            source = attrs.evolve(runner, sql=sqlgen.only_partition(runner.sql, part)) if part else runner
+            query["query"] = ";\n".join(sqlgen.merge(source, asset.columns, part))
+        else:
+            dest = runner.destination
+            table_id = dest.name
+            query["query"] = runner.sql
+            query["writeDisposition"] = "WRITE_APPEND" if runner.write_mode == "append" else "WRITE_TRUNCATE"
+            if part is not None:
+                query["timePartitioning"] = {"type": _BQ_PARTITION_TYPES[part.granularity], "field": part.field}
+                if runner.write_mode == "append":
+                    # An incremental run replaces exactly its own partition, so a
+                    # backfill of any logical date rebuilds the right one.
+                    query["query"] = sqlgen.only_partition(runner.sql, part)
+                    table_id = f"{dest.name}${sqlgen.PARTITION_DECORATOR_TEMPLATES[part.granularity]}"
+                    query["writeDisposition"] = "WRITE_TRUNCATE"
+            query["destinationTable"] = {"projectId": dest.database, "datasetId": dest.schema, "tableId": table_id}
+            query["createDisposition"] = "CREATE_IF_NEEDED"
+        if part is not None and runner.write_mode in ("append", "merge"):
+            query["queryParameters"] = [{
+                "name": sqlgen.PARTITION_PARAMETER,
+                "parameterType": {"type": "STRING"},
+                "parameterValue": {"value": sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]},
+            }]
+        gcp_conn_id = runner.connection or self.b.option("gcp_conn_id")
         return (
-            f"{var} = SQLExecuteQueryOperator(task_id={task_id!r}, conn_id={conn_id!r}, sql={runner.sql!r}, "
+            f"{var} = BigQueryInsertJobOperator(task_id={task_id!r}, configuration={{'query': {query!r}}}, "
+            f"location={self.b.option('location')!r}, gcp_conn_id={gcp_conn_id!r}, "
             f"{outlets}{self.common_task_args(asset)})"
         )
 

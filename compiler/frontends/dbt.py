@@ -44,6 +44,9 @@ _PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _TRANSPARENT = frozenset({"model", "metric", "semantic_model", "saved_query"})
 
 
+RUNNERS = ("dbt", "bigquery", "sql")
+
+
 @attrs.frozen(kw_only=True)
 class DbtOptions:
     select: str | None = None
@@ -51,6 +54,9 @@ class DbtOptions:
     project_dir: str | None = None
     profiles_dir: str | None = None
     target: str | None = None
+    #: How models run: through dbt, or as their compiled SQL on BigQuery or
+    #: another warehouse. `meta.runner` overrides it per model.
+    runner: str = "dbt"
 
 
 @attrs.frozen(kw_only=True)
@@ -394,21 +400,25 @@ class _Lowering:
                 timestamp_column=self.meta_str(uid, meta, "freshness_column"), max_age=max_age
             )
         compiled = node.get("compiled_code", node.get("compiled_sql"))
+        relation = ir.Relation(
+            database=node.get("database") or None,
+            schema=node.get("schema") or None,
+            name=str(node.get("alias") or node.get("name") or uid),
+            engine=self.engine,
+        )
+        runner: ir.Runner = ir.DbtBuild(
+            select=".".join(str(p) for p in fqn),
+            project_dir=self.project_dir,
+            profiles_dir=self.options.profiles_dir,
+            target=self.options.target,
+        )
+        if kind is ir.AssetKind.MODEL:
+            runner = self.sql_runner(uid, node, meta, relation, compiled) or runner
         return ir.Asset(
             kind=kind,
-            relation=ir.Relation(
-                database=node.get("database") or None,
-                schema=node.get("schema") or None,
-                name=str(node.get("alias") or node.get("name") or uid),
-                engine=self.engine,
-            ),
+            relation=relation,
             upstream=self.resolve(uid),
-            runner=ir.DbtBuild(
-                select=".".join(str(p) for p in fqn),
-                project_dir=self.project_dir,
-                profiles_dir=self.options.profiles_dir,
-                target=self.options.target,
-            ),
+            runner=runner,
             materialization=config.get("materialized") if isinstance(config.get("materialized"), str) else None,
             unique_key=tuple(_as_str_list(config.get("unique_key"))),
             partitioning=self.partitioning(uid, node, meta),
@@ -420,6 +430,44 @@ class _Lowering:
             layer=infer_layer(str(node.get("name", "")), path, kind),
             compiled_sql=compiled if isinstance(compiled, str) else None,
             **common,
+        )
+
+    def sql_runner(self, uid: str, node: Mapping[str, Any], meta: Mapping[str, Any],
+                   relation: ir.Relation, compiled: Any) -> ir.SqlQuery | None:
+        """The model as its compiled SQL, when `--runner` or `meta.runner` asks for that."""
+        choice = self.meta_str(uid, meta, "runner") or self.options.runner
+        if choice not in RUNNERS:
+            self.bad_meta(uid, "runner", choice, f"one of {', '.join(RUNNERS)}")
+            return None
+        if choice == "dbt":
+            return None
+
+        def unavailable(why: str) -> None:
+            self.diagnostics.append(
+                error(Code.RUNNER_UNAVAILABLE, f"{node.get('name')}: the {choice} runner {why}", self.where(uid))
+            )
+
+        if node.get("language", "sql") != "sql":
+            unavailable("cannot run a Python model; use the dbt runner for it (meta.runner: dbt)")
+            return None
+        if not isinstance(compiled, str) or not compiled.strip():
+            unavailable("needs the model's compiled SQL, which this manifest lacks; run `dbt compile` "
+                        "before orch, or use the dbt runner")
+            return None
+        config = _as_dict(node.get("config"))
+        materialized = config.get("materialized")
+        unique_key = tuple(_as_str_list(config.get("unique_key")))
+        modes = {"table": "truncate", "view": "view", "incremental": "merge" if unique_key else "append"}
+        if materialized not in modes:
+            unavailable(f"cannot express materialized={materialized!r}; use the dbt runner for it")
+            return None
+        return ir.SqlQuery(
+            sql=compiled.strip().rstrip(";"),
+            dialect="bigquery" if choice == "bigquery" else (self.engine or "ansi"),
+            destination=relation,
+            write_mode=modes[materialized],
+            unique_key=unique_key,
+            connection=self.meta_str(uid, meta, "conn_id"),
         )
 
     def check(self, uid: str, node: dict, assets: Mapping[str, ir.Asset]) -> ir.Check | None:

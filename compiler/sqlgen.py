@@ -1,0 +1,126 @@
+"""SQL that writes a query's result into its table, per dialect.
+
+Identifiers are quoted by sqlglot for the target dialect; the only SQL taken
+as written is the model's own compiled query, placed as a subquery. Backends
+share these statements so Airflow and Dagster write tables the same way.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from compiler import ir
+
+#: Jinja templates (Airflow) for the partition a run rebuilds, by granularity.
+PARTITION_VALUE_TEMPLATES = {
+    "hour": "{{ logical_date.strftime('%Y-%m-%d %H:00:00') }}",
+    "day": "{{ ds }}",
+    "month": "{{ logical_date.strftime('%Y-%m-01') }}",
+    "year": "{{ logical_date.strftime('%Y-01-01') }}",
+}
+#: BigQuery partition decorators (`table$20261128`) for the same partitions.
+PARTITION_DECORATOR_TEMPLATES = {
+    "hour": "{{ logical_date.strftime('%Y%m%d%H') }}",
+    "day": "{{ ds_nodash }}",
+    "month": "{{ logical_date.strftime('%Y%m') }}",
+    "year": "{{ logical_date.strftime('%Y') }}",
+}
+PARTITION_PARAMETER = "orch_partition"
+
+_TRUNC = {"date": ("DATE_TRUNC", "DATE"), "timestamp": ("TIMESTAMP_TRUNC", "TIMESTAMP"),
+          "datetime": ("DATETIME_TRUNC", "DATETIME")}
+
+
+def ident(name: str, dialect: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(_dialect(dialect))
+
+
+def table(relation: ir.Relation, dialect: str) -> str:
+    return exp.table_(relation.name, db=relation.schema, catalog=relation.database, quoted=True).sql(
+        _dialect(dialect)
+    )
+
+
+def _dialect(dialect: str) -> str:
+    return "" if dialect == "ansi" else dialect
+
+
+def bigquery_partition_filter(part: ir.Partitioning) -> str:
+    """The rows of the partition named by the `@orch_partition` query parameter."""
+    column = ident(part.field, "bigquery")
+    trunc, cast = _TRUNC.get(part.data_type, _TRUNC["date"])
+    if part.data_type == "date" and part.granularity == "day":
+        return f"{column} = DATE(@{PARTITION_PARAMETER})"
+    return f"{trunc}({column}, {(part.granularity or 'day').upper()}) = {cast}(@{PARTITION_PARAMETER})"
+
+
+def only_partition(sql: str, part: ir.Partitioning) -> str:
+    return f"SELECT * FROM (\n{sql}\n) WHERE {bigquery_partition_filter(part)}"
+
+
+def create_view(query: ir.SqlQuery) -> str:
+    return f"CREATE OR REPLACE VIEW {table(query.destination, query.dialect)} AS\n{query.sql}"
+
+
+def bigquery_partition_by(part: ir.Partitioning) -> str:
+    column = ident(part.field, "bigquery")
+    if part.data_type == "date" and part.granularity == "day":
+        return f"PARTITION BY {column}"
+    trunc, _ = _TRUNC.get(part.data_type, _TRUNC["date"])
+    return f"PARTITION BY {trunc}({column}, {(part.granularity or 'day').upper()})"
+
+
+def create_empty(query: ir.SqlQuery, part: ir.Partitioning | None = None) -> str:
+    """Create the destination with the query's columns and no rows, unless it exists."""
+    partition = ""
+    if query.dialect == "bigquery" and part is not None and part.data_type in _TRUNC:
+        partition = f"\n{bigquery_partition_by(part)}"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table(query.destination, query.dialect)}{partition} AS\n"
+        f"SELECT * FROM (\n{query.sql}\n) AS S LIMIT 0"
+    )
+
+
+def merge(query: ir.SqlQuery, columns: tuple[str, ...], part: ir.Partitioning | None = None) -> list[str]:
+    """Upsert the query's rows on `unique_key`: MERGE on BigQuery, delete + insert elsewhere.
+
+    The first statement creates the table on the first run, as dbt's
+    incremental materialization would.
+    """
+    d = query.dialect
+    target = table(query.destination, d)
+    keys = [ident(k, d) for k in query.unique_key]
+    if d == "bigquery":
+        on = " AND ".join(f"T.{k} = S.{k}" for k in keys)
+        others = [ident(c, d) for c in columns if c not in query.unique_key]
+        update = ", ".join(f"{c} = S.{c}" for c in others)
+        matched = f"\nWHEN MATCHED THEN UPDATE SET {update}" if update else ""
+        return [
+            create_empty(query, part),
+            f"MERGE {target} AS T\nUSING (\n{query.sql}\n) AS S\nON {on}{matched}\n"
+            "WHEN NOT MATCHED THEN INSERT ROW",
+        ]
+    key_list = ", ".join(keys)
+    return [
+        create_empty(query),
+        f"DELETE FROM {target} WHERE ({key_list}) IN (SELECT {key_list} FROM (\n{query.sql}\n) AS S)",
+        f"INSERT INTO {target}\n{query.sql}",
+    ]
+
+
+def create_schema(relation: ir.Relation, dialect: str) -> list[str]:
+    parts = [ident(p, dialect) for p in (relation.database, relation.schema) if p]
+    return [f"CREATE SCHEMA IF NOT EXISTS {'.'.join(parts)}"] if relation.schema else []
+
+
+def write_statements(query: ir.SqlQuery, columns: tuple[str, ...] = ()) -> list[str]:
+    """Statements that write the query's result to its destination on a generic SQL engine."""
+    target = table(query.destination, query.dialect)
+    setup = create_schema(query.destination, query.dialect)
+    if query.write_mode == "view":
+        return [*setup, create_view(query)]
+    if query.write_mode == "append":
+        return [*setup, create_empty(query), f"INSERT INTO {target}\n{query.sql}"]
+    if query.write_mode == "merge":
+        return [*setup, *merge(query, columns)]
+    return [*setup, f"CREATE OR REPLACE TABLE {target} AS\n{query.sql}"]
