@@ -124,3 +124,44 @@ def write_statements(query: ir.SqlQuery, columns: tuple[str, ...] = ()) -> list[
     if query.write_mode == "merge":
         return [*setup, *merge(query, columns)]
     return [*setup, f"CREATE OR REPLACE TABLE {target} AS\n{query.sql}"]
+
+
+# -- health checks ------------------------------------------------------------
+# Each check is one query returning one row; every value in it must be true
+# (the contract of Airflow's SQLCheckOperator and BigQueryCheckOperator).
+
+
+def _table_expr(relation: ir.Relation) -> exp.Table:
+    return exp.table_(relation.name, db=relation.schema, catalog=relation.database, quoted=True)
+
+
+def _ago(seconds: int, unit: str = "SECOND") -> exp.Expression:
+    return exp.Sub(
+        this=exp.CurrentTimestamp(),
+        expression=exp.Interval(this=exp.Literal.number(seconds), unit=exp.Var(this=unit)),
+    )
+
+
+def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, dialect: str) -> str:
+    """True when the newest `column` value is at most `max_age_seconds` old."""
+    newest = exp.Cast(this=exp.Max(this=exp.column(column, quoted=True)), to=exp.DataType.build("timestamptz"))
+    fresh = exp.GTE(this=newest, expression=_ago(max_age_seconds))
+    return exp.select(fresh.as_("is_fresh")).from_(_table_expr(relation)).sql(_dialect(dialect))
+
+
+def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partition_column: str | None = None,
+                    lookback_days: int | None = None) -> str:
+    """True when the table (or each partition in the lookback) has at least `min_rows` rows."""
+    source = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(_table_expr(relation))
+    if partition_column:
+        column = exp.column(partition_column, quoted=True)
+        source = source.select(column.copy()).group_by(column.copy())
+        if lookback_days:
+            since = exp.Cast(this=_ago(lookback_days * 86400), to=exp.DataType.build("date"))
+            source = source.where(exp.GTE(this=exp.Cast(this=column.copy(), to=exp.DataType.build("date")),
+                                          expression=since))
+    enough = exp.And(
+        this=exp.GTE(this=exp.Min(this=exp.column("n")), expression=exp.Literal.number(min_rows)),
+        expression=exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0)),
+    )
+    return exp.select(enough.as_("has_rows")).from_(source.subquery("counts")).sql(_dialect(dialect))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -14,15 +15,15 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from backends.airflow import AirflowBackend, task_ids
 from compiler import codegen
 from compiler.driver import BuildOptions, build
-from tests.conftest import BIN, CORPUS_FILES, load_json, orch, snapshot_tree
+from tests.conftest import BIN, CORPUS_FILES, EXAMPLE, corpus, load_json, orch, snapshot_tree
 
 SUPPORTED = [p for p in CORPUS_FILES
              if re.search(r"/v(\d+)\.json", str(load_json(p).get("metadata", {}).get("dbt_schema_version", "")))
              and int(re.search(r"/v(\d+)\.json", load_json(p)["metadata"]["dbt_schema_version"]).group(1)) >= 7]
 
 
-def _compile(manifest: Path, out: Path, **options) -> tuple:
-    project, diagnostics = build([str(manifest)], BuildOptions(dbt_project_dir="/opt/dbt/project"))
+def _compile(manifest: Path, out: Path, group_by: str = "layer", **options) -> tuple:
+    project, diagnostics = build([str(manifest)], BuildOptions(dbt_project_dir="/opt/dbt/project", group_by=group_by))
     assert not [d for d in diagnostics if d.is_error], diagnostics
     files = AirflowBackend(options).emit(project, manifest.name)
     codegen.write_tree(str(out), files)
@@ -63,7 +64,7 @@ def test_corpus_dags_import_with_exact_lineage(manifest, dagbag_cls, generated_r
             assert task.upstream_task_ids == expected, key
         # Every task is an asset's, a cross-DAG wait, or a test that reads several assets.
         extra = set(tasks) - set(ids[pipeline.name].values())
-        assert all(t.startswith(("wait_for_", "test_")) for t in extra), extra
+        assert all(t.startswith(("wait_for_", "test_", "check_")) for t in extra), extra
 
 
 def test_generated_files_pass_ruff_with_default_rules(generated_root, example_manifest, tmp_path):
@@ -90,7 +91,8 @@ def test_example_dag_snapshots(name, example_manifest, tmp_path, snapshot):
         [str(example_manifest)],
         BuildOptions(dbt_project_dir="/opt/dbt/jaffle_shop", profiles_dir="/opt/dbt/profiles"),
     )
-    files = {f.path: f.content for f in AirflowBackend({}).emit(project, "specs/jaffle_shop/target/manifest.json")}
+    backend = AirflowBackend({"conn_id": "warehouse"})
+    files = {f.path: f.content for f in backend.emit(project, "specs/jaffle_shop/target/manifest.json")}
     assert files[name] == snapshot(extension_class=PythonSnapshot)
 
 
@@ -98,8 +100,15 @@ def test_example_dag_snapshots(name, example_manifest, tmp_path, snapshot):
 
 
 @pytest.fixture(scope="module")
-def airflow_env(example_project, tmp_path_factory):
+def airflow_env(tmp_path_factory):
+    """An Airflow home with the example compiled into its DAGs folder.
+
+    The project is a copy of its own: the runs rewrite its target/ folder.
+    """
     home = tmp_path_factory.mktemp("airflow-home")
+    example_project = home / "jaffle_shop"
+    shutil.copytree(EXAMPLE, example_project,
+                    ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
     dags = home / "dags"
     env = dict(
         os.environ,
@@ -110,6 +119,8 @@ def airflow_env(example_project, tmp_path_factory):
     )
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True,
                    timeout=600)
+    subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(example_project),
+                    "--profiles-dir", str(example_project)], env=env, check=True, timeout=300)
     manifest = example_project / "target" / "manifest.json"
     result = orch(
         "compile", str(manifest), "--target", "airflow", "--out", str(home / "build"),
@@ -189,3 +200,51 @@ def test_compile_writes_nothing_new_when_unchanged(example_manifest, tmp_path):
     again = orch(*args)
     assert again.returncode == 0 and "0 written, 0 removed, 5 unchanged" in again.stderr
     assert snapshot_tree(tmp_path / "airflow") == before
+
+
+def test_health_checks_follow_their_asset_and_run_on_duckdb(airflow_env, dagbag_cls, tmp_path):
+    """The freshness check's SQL, as the task would run it, against the warehouse the run built."""
+    import duckdb
+
+    env, home = airflow_env
+    _compile(home / "jaffle_shop" / "target" / "manifest.json", tmp_path, conn_id="warehouse")
+    dag = dagbag_cls(dag_folder=str(tmp_path)).dags["dbt_marts_daily"]
+    check = dag.task_dict["check_fct_orders_freshness"]
+    assert type(check).__name__ == "SQLCheckOperator" and check.conn_id == "warehouse"
+    assert check.upstream_task_ids == {"fct_orders"}
+    assert dag.task_dict["check_pipeline_health"].upstream_task_ids == {"check_fct_orders_freshness"}
+    stale = home / "stale.duckdb"
+    shutil.copy(env["ORCH_EXAMPLE_DUCKDB"], stale)
+    # The SQL names its catalog (the warehouse file's name); attach each file under it.
+    with duckdb.connect() as db:
+        db.execute(f"ATTACH '{env['ORCH_EXAMPLE_DUCKDB']}' AS warehouse (READ_ONLY)")
+        assert db.sql(check.sql).fetchone() == (True,)  # just built: fresh
+    with duckdb.connect() as db:
+        db.execute(f"ATTACH '{stale}' AS warehouse")
+        db.execute("update warehouse.marts.fct_orders set updated_at = updated_at - interval 3 day")
+        assert db.sql(check.sql).fetchone() == (False,)  # older than freshness_hours: 26
+
+
+def test_bigquery_health_checks_use_the_bigquery_operator(dagbag_cls, tmp_path):
+    import json
+
+    import sqlglot
+
+    manifest = load_json(corpus("dbt-artifacts-parser_v11_jaffle_shop"))
+    assert manifest["metadata"]["adapter_type"] == "bigquery"
+    for name in ("stg_orders", "orders"):
+        manifest["nodes"][f"model.jaffle_shop.{name}"]["config"]["meta"] = {"schedule": "hourly"}
+    manifest["nodes"]["model.jaffle_shop.stg_orders"]["config"]["meta"].update(
+        freshness_hours=6, freshness_column="order_date", critical=True
+    )
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    _compile(path, tmp_path / "out", group_by="none", gcp_conn_id="bq")
+    dag = dagbag_cls(dag_folder=str(tmp_path / "out")).dags["dbt_hourly"]
+    check = dag.task_dict["check_stg_orders_freshness"]
+    assert type(check).__name__ == "BigQueryCheckOperator" and check.gcp_conn_id == "bq"
+    assert check.use_legacy_sql is False
+    parsed = sqlglot.parse_one(check.sql, read="bigquery")
+    assert parsed.find(sqlglot.exp.Table).name == "stg_orders"
+    # Blocking: the critical model's dependents in the DAG wait for its check.
+    assert {"stg_orders", "check_stg_orders_freshness"} <= dag.task_dict["orders"].upstream_task_ids

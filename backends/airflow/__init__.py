@@ -32,7 +32,7 @@ import attrs
 from compiler import ir, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
-from compiler.diagnostics import Code, CompileError, error
+from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import schedule_label
 
 SUPPORT_MODULE = "orch_airflow_support"
@@ -76,6 +76,13 @@ def asset_uri(relation: ir.Relation) -> str:
     return f"{(relation.engine or 'warehouse').lower()}://{path}"
 
 
+_HEALTH_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)
+
+
+def _skipped(where: ir.Location, what: str):
+    return warning(Code.UNSUPPORTED_BY_BACKEND, f"airflow backend leaves out {what}", where)
+
+
 class _Names:
     """Python identifiers for tasks, unique within one file."""
 
@@ -106,6 +113,8 @@ class AirflowBackend(Backend):
     description = "Airflow 3 DAG files, one per pipeline (<pipeline>.py)"
     SUPPORTS_PARTITIONS = True
     SUPPORTS_SLA = True
+    SUPPORTS_FRESHNESS = True
+    SUPPORTS_CHECKS = True
     SUPPORTS_CROSS_PIPELINE = True
     RUNNERS = (ir.DbtBuild, ir.SqlmeshRun, ir.SqlQuery, ir.Command)
     OPTIONS = OPTIONS
@@ -123,15 +132,42 @@ class AirflowBackend(Backend):
                       ir.Location(path="--option"))
             ) from None
 
+    def check_connection(self, asset: ir.Asset) -> tuple[str, str] | None:
+        """("bigquery", gcp_conn_id) or ("sql", conn_id) to run SQL checks of `asset` on, if any."""
+        engine = asset.relation.engine if asset.relation else None
+        if engine == "bigquery":
+            return "bigquery", self.option("gcp_conn_id")
+        conn_id = self.option("conn_id")
+        return ("sql", conn_id) if conn_id else None
+
     def unsupported(self, project: ir.Project) -> list:
-        runs_dbt = {a.key for a in project.assets if isinstance(a.runner, ir.DbtBuild)}
-        # dbt tests of dbt-built assets run inside `dbt build` (or in their own
-        # `dbt test` task); only the other checks are beyond this backend so far.
-        handled = {c.key for c in project.checks if c.kind is ir.CheckKind.DBT_TEST and c.asset in runs_dbt}
-        return [
-            d for d in super().unsupported(project)
-            if d.span.unique_id not in handled or d.code is not Code.UNSUPPORTED_BY_BACKEND
-        ]
+        found = []
+        for asset in project.assets:
+            if asset.runner is None:
+                continue
+            if asset.freshness is not None:
+                if not asset.freshness.timestamp_column:
+                    found.append(_skipped(asset.origin, f"the freshness target of {asset.name} names no "
+                                                        "freshness_column to measure"))
+                elif self.check_connection(asset) is None:
+                    found.append(_skipped(asset.origin, f"the freshness check of {asset.name} needs a connection "
+                                                        "to the warehouse: pass --option conn_id=NAME"))
+        assets = project.asset_map()
+        for check in project.checks:
+            asset = assets[check.asset]
+            if asset.runner is None:
+                found.append(_skipped(check.origin, f"the check {check.name}: {asset.name} is not built by any "
+                                                    "pipeline, so no task precedes it"))
+            elif check.kind is ir.CheckKind.DBT_TEST:
+                if not isinstance(asset.runner, ir.DbtBuild):
+                    found.append(_skipped(check.origin, f"the dbt test {check.name}: only dbt runs dbt tests, and "
+                                                        f"{asset.name} does not run through dbt"))
+            elif check.kind not in _HEALTH_KINDS:
+                found.append(_skipped(check.origin, f"the {check.kind.value} check {check.name}"))
+            elif self.check_connection(asset) is None:
+                found.append(_skipped(check.origin, f"the check {check.name} needs a connection to the warehouse: "
+                                                    "pass --option conn_id=NAME"))
+        return found + [d for d in super().unsupported(project) if d.is_error]
 
     def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
         assets = project.asset_map()
@@ -322,6 +358,47 @@ class _DagFile:
             )
         return var, var
 
+    def health_checks(self, key: str) -> list[tuple[str, str, bool]]:
+        """(task id suffix, SQL, blocking) of each SQL health check that follows the asset."""
+        asset = self.assets[key]
+        connection = self.b.check_connection(asset)
+        if connection is None or asset.relation is None:
+            return []
+        dialect = "bigquery" if connection[0] == "bigquery" else (asset.relation.engine or "ansi")
+        out = []
+        fresh = asset.freshness
+        if fresh is not None and fresh.timestamp_column and fresh.max_age:
+            sql = sqlgen.freshness_check(asset.relation, fresh.timestamp_column,
+                                         int(fresh.max_age.total_seconds()), dialect)
+            out.append(("freshness", sql, asset.critical))
+        for check in self.project.checks:
+            if check.asset != key or check.kind not in _HEALTH_KINDS:
+                continue
+            params = {p.name: p.value for p in check.params}
+            if check.kind is ir.CheckKind.FRESHNESS:
+                sql = sqlgen.freshness_check(asset.relation, str(params["column"]),
+                                             int(params["max_age_seconds"]), dialect)
+            elif check.kind is ir.CheckKind.ROW_COUNT:
+                sql = sqlgen.row_count_check(asset.relation, int(params["min_rows"]), dialect,
+                                             params.get("partition_column"), params.get("lookback_days"))
+            else:
+                sql = str(params["sql"])
+            out.append((re.sub(r"[^A-Za-z0-9_.-]", "_", check.name), sql, check.blocking))
+        return out
+
+    def health_task(self, task_id: str, sql: str, asset: ir.Asset) -> tuple[str, str]:
+        check_id = self.unique_task_id(f"check_{task_id}")
+        var = self.names(check_id)
+        kind, conn = self.b.check_connection(asset)
+        if kind == "bigquery":
+            self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryCheckOperator")
+            line = (f"{var} = BigQueryCheckOperator(task_id={check_id!r}, sql={sql!r}, use_legacy_sql=False, "
+                    f"gcp_conn_id={conn!r}, location={self.b.option('location')!r})")
+        else:
+            self.need("from airflow.providers.common.sql.operators.sql import SQLCheckOperator")
+            line = f"{var} = SQLCheckOperator(task_id={check_id!r}, conn_id={conn!r}, sql={sql!r})"
+        return var, line
+
     def unique_task_id(self, base: str) -> str:
         candidate, n = base, 2
         while candidate.lower() in self.used_task_ids:
@@ -459,6 +536,26 @@ class _DagFile:
             var, ups = self.multi_asset_check(check, last, sensors)
             body.append(self.lines.pop())
             edges.append(_edge(ups, var))
+        health: list[str] = []
+        for key in p.assets:
+            for suffix, sql, blocking in self.health_checks(key):
+                var, line = self.health_task(f"{self.ids[p.name][key]}_{suffix}", sql, self.assets[key])
+                body.append(line)
+                edges.append(_edge([last[key]], var))
+                health.append(var)
+                if blocking:
+                    # A failed blocking check stops everything downstream of its asset.
+                    for down in p.assets:
+                        if key in self.assets[down].upstream:
+                            edges.append(_edge([var], first[down]))
+        if health:
+            self.need("from airflow.providers.standard.operators.empty import EmptyOperator")
+            gate = self.names(self.unique_task_id("check_pipeline_health"))
+            body.append(
+                f"{gate} = EmptyOperator(task_id='check_pipeline_health', doc_md="
+                f"{'Succeeds only when every health check of this run passed.'!r})"
+            )
+            edges.append(_edge(sorted(health), gate))
         if self.need_failure_callback:
             self.lines.append(_FAILURE_CALLBACK)
         helpers = "\n\n".join(self.lines)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG, Asset, DeadlineAlert, DeadlineReference, SyncCallback
 
@@ -75,9 +77,20 @@ with DAG(
         cwd="/opt/dbt/jaffle_shop",
         doc_md="dbt test relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ reads several assets; it runs once all are built.",
     )
+    check_fct_orders_freshness = SQLCheckOperator(
+        task_id="check_fct_orders_freshness",
+        conn_id="warehouse",
+        sql='SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"',
+    )
+    check_pipeline_health = EmptyOperator(
+        task_id="check_pipeline_health",
+        doc_md="Succeeds only when every health check of this run passed.",
+    )
     wait_for_dbt_staging_daily >> dim_customers
     wait_for_dbt_staging_daily >> fct_orders
     [
         dim_customers,
         fct_orders,
     ] >> test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_
+    fct_orders >> check_fct_orders_freshness
+    check_fct_orders_freshness >> check_pipeline_health
