@@ -190,7 +190,8 @@ class Asset:
     `key` is unique in the project (a dbt unique_id, for instance); `name` is
     the short name people use and that task ids are derived from. An asset
     with no `runner` is produced outside the pipelines (a dbt source, an
-    exposure) and is only ever upstream or downstream of tasks.
+    exposure) and is only ever upstream or downstream of tasks. `retries` and
+    `retry_delay` override the backend's defaults for its task.
     """
 
     key: str
@@ -215,6 +216,8 @@ class Asset:
     package: str | None = None
     columns: tuple[str, ...] = ()
     compiled_sql: str | None = None
+    retries: int | None = None
+    retry_delay: timedelta | None = None
 
 
 @attrs.frozen(kw_only=True)

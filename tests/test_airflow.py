@@ -248,3 +248,17 @@ def test_bigquery_health_checks_use_the_bigquery_operator(dagbag_cls, tmp_path):
     assert parsed.find(sqlglot.exp.Table).name == "stg_orders"
     # Blocking: the critical model's dependents in the DAG wait for its check.
     assert {"stg_orders", "check_stg_orders_freshness"} <= dag.task_dict["orders"].upstream_task_ids
+
+
+def test_meta_retries_reach_the_task(small_manifest, write_manifest, dagbag_cls, tmp_path):
+    from datetime import timedelta
+
+    from tests.manifest_edit import add_model
+
+    add_model(small_manifest, "flaky", meta={"retries": 5, "retry_delay_minutes": 2})
+    add_model(small_manifest, "vital", meta={"critical": True})
+    _compile(write_manifest(small_manifest), tmp_path / "out")
+    tasks = {t.task_id: t for d in dagbag_cls(dag_folder=str(tmp_path / "out")).dags.values() for t in d.tasks}
+    assert tasks["flaky"].retries == 5 and tasks["flaky"].retry_delay == timedelta(minutes=2)
+    assert tasks["vital"].retries == 3 and tasks["vital"].on_failure_callback
+    assert tasks["my_model"].retries == 1 and tasks["my_model"].retry_delay == timedelta(minutes=5)

@@ -61,6 +61,8 @@ assets = st.builds(
     package=maybe(names),
     columns=tuples(names),
     compiled_sql=maybe(text),
+    retries=maybe(st.integers(0, 10)),
+    retry_delay=maybe(seconds),
 )
 scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | text | st.floats(allow_nan=False)
 checks = st.builds(

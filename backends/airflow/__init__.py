@@ -226,9 +226,14 @@ class _DagFile:
             args.append(f"doc_md={asset.description!r},")
         if asset.owner and asset.owner != self.p.owner:
             args.append(f"owner={asset.owner!r},")
+        if asset.retries is not None:
+            args.append(f"retries={asset.retries},")
+        elif asset.critical:
+            args.append(f"retries={self.b.int_option('critical_retries')},")
+        if asset.retry_delay is not None:
+            args.append(f"retry_delay={_duration(asset.retry_delay.total_seconds())},")
         if asset.critical:
             self.need_failure_callback = True
-            args.append(f"retries={self.b.int_option('critical_retries')},")
             args.append("on_failure_callback=on_critical_failure,")
         return "".join(args)
 

@@ -7,8 +7,9 @@ become direct upstreams of their dependents. dbt tests become checks.
 
 orch's own settings live in `meta` (node level or `config.meta`, the latter
 winning as in dbt 1.10+): schedule, sla_hours, freshness_hours,
-freshness_column, critical, owner, timezone, partition_start, and
-partition_by for adapters whose config has no BigQuery-shaped one.
+freshness_column, critical, owner, timezone, retries, retry_delay_minutes,
+runner, conn_id, partition_start, and partition_by for adapters whose config
+has no BigQuery-shaped one.
 """
 
 from __future__ import annotations
@@ -257,14 +258,14 @@ class _Lowering:
             error(Code.INVALID_META, f"meta.{key} must be {expected}, got {value!r}", self.where(uid))
         )
 
-    def meta_hours(self, uid: str, meta: Mapping[str, Any], key: str) -> timedelta | None:
+    def meta_duration(self, uid: str, meta: Mapping[str, Any], key: str, unit: str = "hours") -> timedelta | None:
         value = meta.get(key)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.bad_meta(uid, key, value, "a number of hours")
+            self.bad_meta(uid, key, value, f"a number of {unit}")
             return None
-        return timedelta(seconds=round(value * 3600))
+        return timedelta(seconds=round(value * {"hours": 3600, "minutes": 60}[unit]))
 
     def meta_str(self, uid: str, meta: Mapping[str, Any], key: str) -> str | None:
         value = meta.get(key)
@@ -391,10 +392,10 @@ class _Lowering:
             )
         kind = _BUILDABLE[rtype]
         fqn = node.get("fqn") if isinstance(node.get("fqn"), list) else [name]
-        sla_within = self.meta_hours(uid, meta, "sla_hours")
+        sla_within = self.meta_duration(uid, meta, "sla_hours")
         critical = self.meta_bool(uid, meta, "critical")
         freshness = None
-        max_age = self.meta_hours(uid, meta, "freshness_hours")
+        max_age = self.meta_duration(uid, meta, "freshness_hours")
         if max_age is not None:
             freshness = ir.Freshness(
                 timestamp_column=self.meta_str(uid, meta, "freshness_column"), max_age=max_age
@@ -414,6 +415,11 @@ class _Lowering:
         )
         if kind is ir.AssetKind.MODEL:
             runner = self.sql_runner(uid, node, meta, relation, compiled) or runner
+        retries = meta.get("retries")
+        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+            self.bad_meta(uid, "retries", retries, "a whole number, 0 or more")
+            retries = None
+        retry_delay = self.meta_duration(uid, meta, "retry_delay_minutes", "minutes")
         return ir.Asset(
             kind=kind,
             relation=relation,
@@ -429,6 +435,8 @@ class _Lowering:
             critical=critical,
             layer=infer_layer(str(node.get("name", "")), path, kind),
             compiled_sql=compiled if isinstance(compiled, str) else None,
+            retries=retries,
+            retry_delay=retry_delay,
             **common,
         )
 
