@@ -128,3 +128,12 @@ def test_unknown_option_is_a_usage_error(example_manifest, tmp_path):
     result = orch("compile", str(example_manifest), "--target", "airflow", "--out", str(tmp_path),
                   "-O", "colour=blue")
     assert result.returncode == 2 and "'colour' is not an option of airflow" in result.stderr
+
+
+def test_bad_option_values_are_unusable_input(example_manifest, tmp_path):
+    result = orch("compile", str(example_manifest), "--target", "airflow", "--out", str(tmp_path),
+                  "-O", "retries=many", "-O", "start_date=soon")
+    assert result.returncode == 2
+    assert "airflow option retries='many' must be a whole number" in result.stderr
+    assert "airflow option start_date='soon' must be a date" in result.stderr
+    assert snapshot_tree(tmp_path) == {}

@@ -119,18 +119,34 @@ class AirflowBackend(Backend):
     RUNNERS = (ir.DbtBuild, ir.SqlmeshRun, ir.SqlQuery, ir.Command)
     OPTIONS = OPTIONS
 
+    _INTEGER_OPTIONS = ("max_active_runs", "retries", "critical_retries", "retry_delay_minutes",
+                        "sensor_timeout_seconds", "sensor_poke_seconds")
+
+    def __init__(self, options: Mapping[str, str] | None = None):
+        super().__init__(options)
+        problems = []
+        for key in self._INTEGER_OPTIONS:
+            if not self.option(key).isdigit():
+                problems.append(f"{key}={self.option(key)!r} must be a whole number")
+        if self.option("dbt_command") not in ("build", "run"):
+            problems.append(f"dbt_command={self.option('dbt_command')!r} must be build or run")
+        if self.option("catchup").lower() not in ("true", "false"):
+            problems.append(f"catchup={self.option('catchup')!r} must be true or false")
+        try:
+            date.fromisoformat(self.option("start_date"))
+        except ValueError:
+            problems.append(f"start_date={self.option('start_date')!r} must be a date, YYYY-MM-DD")
+        if problems:
+            raise CompileError(
+                [error(Code.UNSUPPORTED_BY_BACKEND, f"airflow option {p}", ir.Location(path="--option"))
+                 for p in problems]
+            )
+
     def option(self, key: str) -> str:
         return self.options.get(key, OPTIONS[key])
 
     def int_option(self, key: str) -> int:
-        value = self.option(key)
-        try:
-            return int(value)
-        except ValueError:
-            raise CompileError(
-                error(Code.UNSUPPORTED_BY_BACKEND, f"option {key}={value!r} must be an integer",
-                      ir.Location(path="--option"))
-            ) from None
+        return int(self.option(key))
 
     def check_connection(self, asset: ir.Asset) -> tuple[str, str] | None:
         """("bigquery", gcp_conn_id) or ("sql", conn_id) to run SQL checks of `asset` on, if any."""
@@ -211,9 +227,6 @@ class _DagFile:
     def need(self, line: str) -> None:
         self.imports.add(line)
 
-    def checks_for(self, key: str) -> list[ir.Check]:
-        return [c for c in self.project.checks if c.asset == key]
-
     def outlets(self, asset: ir.Asset) -> str:
         if asset.relation is None:
             return ""
@@ -243,9 +256,9 @@ class _DagFile:
             argv += ["--profiles-dir", runner.profiles_dir]
         if runner.target:
             argv += ["--target", runner.target]
-        if verb == "build":
+        if verb in ("build", "test"):
             # Tests that read several models run in their own task once all of
-            # them are built (see multi_asset_checks); eager selection would run
+            # them are built (see multi_asset_check); eager selection would run
             # them with whichever parent happens to build first.
             argv += ["--indirect-selection", "cautious"]
         command = " ".join(shlex.quote(a) for a in argv)

@@ -73,7 +73,7 @@ with DAG(
     )
     test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ = BashOperator(
         task_id="test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
-        bash_command="dbt test --select jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ --project-dir /opt/dbt/jaffle_shop --profiles-dir /opt/dbt/profiles",
+        bash_command="dbt test --select jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ --project-dir /opt/dbt/jaffle_shop --profiles-dir /opt/dbt/profiles --indirect-selection cautious",
         cwd="/opt/dbt/jaffle_shop",
         doc_md="dbt test relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ reads several assets; it runs once all are built.",
     )
