@@ -73,7 +73,7 @@ def test_bad_manifest(case, small_manifest, write_manifest, out_dir):
 def _raw_cases(tmp_path):
     manifest_text = gzip.decompress(corpus("dbt-core_state_v12").read_bytes()).decode()
     return {
-        "not_json": ("hello, I am not JSON\n", "E001", f":1:1: error[E001]: invalid JSON"),
+        "not_json": ("hello, I am not JSON\n", "E001", ":1:1: error[E001]: invalid JSON"),
         "truncated": (manifest_text[:5000], "E001", "looks truncated"),
         "json_not_manifest": (json.dumps({"name": "package.json", "version": "1.0"}), "E002",
                               "not a dbt manifest"),
