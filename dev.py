@@ -65,8 +65,9 @@ def example() -> None:
         env=env)
     manifest = os.path.relpath(os.path.join(EXAMPLE, "target", "manifest.json"), ROOT)
     run(os.path.join(BIN, "orch"), "compile", manifest, "--target", "ir", "--target", "airflow",
-        "--out", "build", cwd=ROOT)
-    print("\nThe example's pipelines: build/ir/project.ir.json (IR), build/airflow/*.py (Airflow DAGs)")
+        "--target", "dagster", "--out", "build", cwd=ROOT)
+    print("\nThe example's pipelines: build/ir/project.ir.json (IR), build/airflow/*.py (Airflow DAGs),"
+          " build/dagster/ (a Dagster code location: cd there and run `dagster dev`)")
 
 
 def test(args: list[str]) -> int:

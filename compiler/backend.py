@@ -84,7 +84,7 @@ class Backend:
             if self.RUNNERS and asset.runner is not None and not isinstance(asset.runner, self.RUNNERS):
                 found.append(
                     error(
-                        Code.UNSUPPORTED_BY_BACKEND,
+                        Code.BACKEND_CANNOT_RUN,
                         f"backend {self.name!r} cannot run {asset.name} "
                         f"(runner {ir_tag(type(asset.runner))})",
                         asset.origin,

@@ -1,0 +1,466 @@
+"""The `dagster` backend: a static Dagster 1.13 code location.
+
+Writes a folder `dagster dev` can be pointed at: `pyproject.toml` (with the
+`[tool.dagster]` entry) and a package holding one `Definitions` in
+`__init__.py`, the assets of each layer in `<layer>_assets.py`, and
+`sensors.py`. Loading it reads no manifest: every asset is an `AssetSpec`
+literal. Each pipeline is one `@multi_asset` (one per partitioning within
+it), so a run invokes dbt once for the selected subset, and dbt's results are
+streamed into one materialization per model and one check result per test.
+
+Schedules: one `ScheduleDefinition` per pipeline over its assets, or a
+schedule built from the partitioned job for partitioned ones. SLAs are
+watched by a sensor; run failures alert through another.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+
+from compiler import ir, sqlgen
+from compiler.backend import Backend, OutputFile
+from compiler.codegen import format_python, python_header
+from compiler.diagnostics import Code, CompileError, error, warning
+from compiler.grouping import slug
+
+SUPPORT_MODULE = "orch_dagster_support"
+OPTIONS = {
+    "package": "orch_definitions",
+    "dbt_executable": "dbt",
+    "duckdb_env": "ORCH_DUCKDB_DATABASE",
+    "sla_sensor_seconds": "300",
+}
+_PARTITIONS = {
+    "hour": "HourlyPartitionsDefinition",
+    "day": "DailyPartitionsDefinition",
+    "month": "MonthlyPartitionsDefinition",
+}
+_HEALTH_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)
+_TAG = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _key_part(text: str) -> str:
+    # Dagster key parts are [A-Za-z0-9_]+.
+    return re.sub(r"[^A-Za-z0-9_]", "_", text, flags=re.ASCII) or "_"
+
+
+def asset_key(asset: ir.Asset) -> list[str]:
+    """The asset key path: the relation's schema and name (e.g. marts/fct_orders)."""
+    if asset.relation is not None:
+        return [_key_part(p) for p in (asset.relation.schema, asset.relation.name) if p]
+    return [asset.kind.value, _key_part(asset.name)]
+
+
+def asset_keys(project: ir.Project) -> dict[str, list[str]]:
+    """IR key -> Dagster key path.
+
+    Assets naming the same table are one Dagster asset: a dbt source that
+    reads the table a seed writes takes the seed's key, so the lineage runs
+    through it. Two assets that both build one key path are told apart by
+    their database, then by their name.
+    """
+    paths = {a.key: asset_key(a) for a in project.assets}
+    builders: dict[tuple, list[ir.Asset]] = defaultdict(list)
+    for asset in project.assets:
+        if asset.runner is not None:
+            builders[tuple(paths[asset.key])].append(asset)
+    for path, clashing in builders.items():
+        if len(clashing) < 2:
+            continue
+        for asset in clashing:
+            relation = asset.relation
+            prefix = [_key_part(relation.database)] if relation is not None and relation.database else []
+            paths[asset.key] = [*prefix, *path]
+        if len({tuple(paths[a.key]) for a in clashing}) < len(clashing):
+            for asset in clashing:
+                paths[asset.key] = [*paths[asset.key], _key_part(asset.name)]
+    return paths
+
+
+def _owners(owner: str | None) -> list[str]:
+    if not owner:
+        return []
+    return [owner] if _EMAIL.match(owner) else [f"team:{slug(owner)}"]
+
+
+def _tags(asset: ir.Asset) -> dict[str, str]:
+    return {t: "" for t in asset.tags if _TAG.match(t)}
+
+
+def _kinds(asset: ir.Asset) -> set[str]:
+    kinds = set()
+    if isinstance(asset.runner, ir.DbtBuild) or (asset.runner is None and asset.kind is not ir.AssetKind.TASK):
+        kinds.add("dbt")
+    if isinstance(asset.runner, ir.SqlmeshRun):
+        kinds.add("sqlmesh")
+    if asset.relation is not None and asset.relation.engine:
+        kinds.add(asset.relation.engine)
+    return kinds
+
+
+def _ident(text: str) -> str:
+    name = re.sub(r"\W", "_", text, flags=re.ASCII)
+    return name if name and not name[0].isdigit() else f"a_{name}"
+
+
+class DagsterBackend(Backend):
+    name = "dagster"
+    description = "a Dagster 1.13 code location: Definitions, <layer>_assets.py, sensors.py, pyproject.toml"
+    SUPPORTS_PARTITIONS = True
+    SUPPORTS_SLA = True
+    SUPPORTS_FRESHNESS = True
+    SUPPORTS_CHECKS = True
+    SUPPORTS_CROSS_PIPELINE = True
+    RUNNERS = (ir.DbtBuild, ir.SqlmeshRun, ir.Command)
+    OPTIONS = OPTIONS
+
+    def __init__(self, options: Mapping[str, str] | None = None):
+        super().__init__(options)
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.option("package")):
+            raise CompileError(error(Code.UNSUPPORTED_BY_BACKEND,
+                                     f"dagster option package={self.option('package')!r} must be a Python "
+                                     "module name", ir.Location(path="--option")))
+        if not self.option("sla_sensor_seconds").isdigit():
+            raise CompileError(error(Code.UNSUPPORTED_BY_BACKEND,
+                                     "dagster option sla_sensor_seconds must be a whole number",
+                                     ir.Location(path="--option")))
+
+    def option(self, key: str) -> str:
+        return self.options.get(key, OPTIONS[key])
+
+    def unsupported(self, project: ir.Project) -> list:
+        found = [d for d in super().unsupported(project) if d.is_error]
+        assets = project.asset_map()
+        for check in project.checks:
+            asset = assets[check.asset]
+            engine = asset.relation.engine if asset.relation else None
+            if check.kind is ir.CheckKind.DBT_TEST and not isinstance(asset.runner, ir.DbtBuild):
+                if asset.runner is not None or asset.kind is not ir.AssetKind.SOURCE:
+                    found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
+                                         f"dagster backend leaves out the dbt test {check.name}: "
+                                         f"{asset.name} is not built by dbt here", check.origin))
+                else:
+                    found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
+                                         f"dagster backend leaves out the source test {check.name}",
+                                         check.origin))
+            elif check.kind in _HEALTH_KINDS and engine not in ("duckdb", "bigquery"):
+                found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
+                                     f"dagster backend runs SQL checks on duckdb and bigquery only; "
+                                     f"{check.name} is left out", check.origin))
+        for asset in project.assets:
+            if asset.partitioning is not None and asset.runner is not None and \
+                    asset.partitioning.granularity not in _PARTITIONS:
+                found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
+                                     f"dagster backend has no {asset.partitioning.granularity!r} partitions; "
+                                     f"{asset.name} is scheduled unpartitioned", asset.origin))
+        return found
+
+    def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
+        return _Package(self, project, source).files()
+
+
+class _Package:
+    def __init__(self, backend: DagsterBackend, project: ir.Project, source: str):
+        self.b = backend
+        self.project = project
+        self.source = source
+        self.assets = project.asset_map()
+        self.keys = asset_keys(project)
+        self.owner = project.pipeline_of()
+        self.pkg = backend.option("package")
+        # Dagster check names are unique per asset; dbt test names need not be.
+        self.check_names: dict[str, str] = {}
+        taken: set[tuple[str, str]] = set()
+        for check in sorted(project.checks, key=lambda c: c.key):
+            base = _check_name(check.name)
+            name, n = base, 2
+            while (check.asset, name) in taken:
+                name, n = f"{base}_{n}", n + 1
+            taken.add((check.asset, name))
+            self.check_names[check.key] = name
+
+    def partitions(self, asset: ir.Asset) -> str | None:
+        part = asset.partitioning
+        if part is None or part.granularity not in _PARTITIONS or asset.runner is None:
+            return None
+        start = part.start.isoformat() if part.start else "2025-01-01"
+        return f"dg.{_PARTITIONS[part.granularity]}(start_date={start!r})"
+
+    def spec(self, asset: ir.Asset, external: bool = False) -> str:
+        args = [repr(self.keys[asset.key])]
+        own = self.keys[asset.key]
+        deps = sorted({tuple(self.keys[u]) for u in asset.upstream if u in self.keys and self.keys[u] != own})
+        deps = [list(d) for d in deps]
+        if deps:
+            args.append(f"deps={deps!r}")
+        if asset.description:
+            args.append(f"description={asset.description!r}")
+        metadata = {"orch/unique_id": asset.key}
+        if asset.path:
+            metadata["orch/path"] = asset.path
+        if isinstance(asset.runner, ir.DbtBuild):
+            metadata["orch/dbt_select"] = asset.runner.select
+        args.append(f"metadata={metadata!r}")
+        if not external:
+            args.append("skippable=True")
+        if asset.layer:
+            args.append(f"group_name={slug(asset.layer)!r}")
+        if _owners(asset.owner):
+            args.append(f"owners={_owners(asset.owner)!r}")
+        if _tags(asset):
+            args.append(f"tags={_tags(asset)!r}")
+        if _kinds(asset):
+            args.append("kinds={" + ", ".join(repr(k) for k in sorted(_kinds(asset))) + "}")
+        fresh = asset.freshness
+        if fresh is not None and (fresh.max_age or fresh.warn_age):
+            fail = fresh.max_age or fresh.warn_age
+            warn = fresh.warn_age if fresh.max_age and fresh.warn_age and fresh.warn_age < fresh.max_age else None
+            policy = f"fail_window=timedelta(seconds={int(fail.total_seconds())})"
+            if warn:
+                policy += f", warn_window=timedelta(seconds={int(warn.total_seconds())})"
+            args.append(f"freshness_policy=dg.FreshnessPolicy.time_window({policy})")
+        partitions = self.partitions(asset)
+        if partitions:
+            args.append(f"partitions_def={partitions}")
+        return f"dg.AssetSpec({', '.join(args)})"
+
+    def check_spec(self, check: ir.Check) -> str:
+        params = {p.name: p.value for p in check.params}
+        metadata = {"orch/unique_id": check.key, "orch/dbt_select": str(params.get("dbt_select") or check.name)}
+        args = [repr(self.check_names[check.key]), f"asset={self.keys[check.asset]!r}", f"metadata={metadata!r}"]
+        also = [self.keys[k] for k in check.also if k in self.keys]
+        if also:
+            args.append(f"additional_deps={also!r}")
+        if check.blocking:
+            args.append("blocking=True")
+        return f"dg.AssetCheckSpec({', '.join(args)})"
+
+    def groups(self):
+        """(pipeline, partitions, asset keys): one multi_asset each."""
+        for pipeline in self.project.pipelines:
+            by_partitions: dict[str | None, list[str]] = defaultdict(list)
+            for key in pipeline.assets:
+                by_partitions[self.partitions(self.assets[key])].append(key)
+            for partitions, keys in sorted(by_partitions.items(), key=lambda kv: kv[0] or ""):
+                name = pipeline.name if partitions is None else f"{pipeline.name}_partitioned"
+                if partitions is not None and None in by_partitions and len(by_partitions) > 2:
+                    name = f"{pipeline.name}_{slug(self.assets[keys[0]].partitioning.field)}"
+                yield pipeline, partitions, name, keys
+
+    def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str]) -> str:
+        runner = self.assets[keys[0]].runner
+        specs = "\n".join(f"        {self.spec(self.assets[k])}," for k in keys)
+        members = set(keys)
+        checks = [c for c in self.project.checks if c.asset in members and c.kind is ir.CheckKind.DBT_TEST
+                  and isinstance(self.assets[c.asset].runner, ir.DbtBuild)]
+        check_specs = "\n".join(f"        {self.check_spec(c)}," for c in checks)
+        partitions_arg = f"    partitions_def={partitions},\n" if partitions else ""
+        doc = f"{pipeline.name}: {len(keys)} assets, scheduled {pipeline.schedule.cron}."
+        if isinstance(runner, ir.DbtBuild):
+            body = (f"    yield from run_dbt(context, dbt=DBT, project_dir={os.path.abspath(runner.project_dir)!r}, "
+                    f"profiles_dir={runner.profiles_dir!r}, target={runner.target!r})")
+        elif len(keys) == 1 and isinstance(runner, ir.Command):
+            body = f"    yield from run_command(context, {list(runner.argv)!r})"
+        elif len(keys) == 1 and isinstance(runner, ir.SqlmeshRun):
+            body = (f"    yield from run_command(context, ['sqlmesh', 'run', '--select-model', {runner.model!r}], "
+                    f"cwd={os.path.abspath(runner.project_dir)!r})")
+        else:
+            raise CompileError(error(Code.UNSUPPORTED_BY_BACKEND,
+                                     f"dagster backend runs one command or SQLMesh asset per multi-asset; "
+                                     f"pipeline {pipeline.name} mixes runners", self.assets[keys[0]].origin))
+        return (
+            f"@dg.multi_asset(\n    name={name!r},\n    specs=[\n{specs}\n    ],\n"
+            + (f"    check_specs=[\n{check_specs}\n    ],\n" if checks else "")
+            + f"{partitions_arg}    can_subset=True,\n    description={doc!r},\n)\n"
+            f"def {_ident(name)}(context: dg.AssetExecutionContext):\n{body}\n"
+        )
+
+    def health_checks(self, keys: list[str]) -> list[tuple[str, str]]:
+        """(function name, code) of an @asset_check per SQL health check of these assets."""
+        out = []
+        for key in keys:
+            asset = self.assets[key]
+            engine = asset.relation.engine if asset.relation else None
+            if engine not in ("duckdb", "bigquery"):
+                continue
+            queries = []
+            fresh = asset.freshness
+            if fresh is not None and fresh.timestamp_column and fresh.max_age:
+                queries.append((f"{asset.name}_freshness", sqlgen.freshness_check(
+                    asset.relation, fresh.timestamp_column, int(fresh.max_age.total_seconds()), engine),
+                    asset.critical))
+            for check in self.project.checks:
+                if check.asset != key or check.kind not in _HEALTH_KINDS:
+                    continue
+                params = {p.name: p.value for p in check.params}
+                if check.kind is ir.CheckKind.FRESHNESS:
+                    sql = sqlgen.freshness_check(asset.relation, str(params["column"]),
+                                                 int(params["max_age_seconds"]), engine)
+                elif check.kind is ir.CheckKind.ROW_COUNT:
+                    sql = sqlgen.row_count_check(asset.relation, int(params["min_rows"]), engine,
+                                                 params.get("partition_column"), params.get("lookback_days"))
+                else:
+                    sql = str(params["sql"])
+                queries.append((self.check_names[check.key], sql, check.blocking))
+            for name, sql, blocking in queries:
+                fn = _ident(f"check_{_check_name(name)}")
+                resource = "duckdb: DuckDBResource" if engine == "duckdb" else "bigquery: BigQueryResource"
+                run = ("    with duckdb.get_connection() as conn:\n        row = conn.execute(SQL).fetchone()"
+                       if engine == "duckdb" else
+                       "    with bigquery.get_client() as client:\n"
+                       "        row = next(iter(client.query(SQL).result()), None)")
+                out.append((fn,
+                    f"@dg.asset_check(asset={self.keys[key]!r}, name={_check_name(name)!r}, blocking={blocking})\n"
+                    f"def {fn}({resource}) -> dg.AssetCheckResult:\n"
+                    f"    SQL = {sql!r}\n{run}\n"
+                    "    return dg.AssetCheckResult(passed=row is not None and all(row), metadata={'sql': SQL})\n"
+                ))
+        return out
+
+    def files(self) -> list[OutputFile]:
+        header = python_header(self.source)
+        layers: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        layer_checks: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        schedules: list[str] = []
+        engines = set()
+        for pipeline, partitions, name, keys in self.groups():
+            layer = slug(self.assets[keys[0]].layer or "assets")
+            layers[layer].append((_ident(name), self.multi_asset(pipeline, partitions, name, keys)))
+            layer_checks[layer].extend(self.health_checks(keys))
+            engines |= {self.assets[k].relation.engine for k in keys if self.assets[k].relation}
+            selection = f"dg.AssetSelection.assets(*{[self.keys[k] for k in keys]!r})"
+            if partitions:
+                schedules.append(
+                    f"dg.build_schedule_from_partitioned_job(dg.define_asset_job({name + '_job'!r}, "
+                    f"selection={selection}, partitions_def={partitions}), name={name + '_schedule'!r})"
+                )
+            else:
+                schedules.append(
+                    f"dg.ScheduleDefinition(name={name + '_schedule'!r}, cron_schedule={pipeline.schedule.cron!r}, "
+                    f"execution_timezone={pipeline.schedule.timezone!r}, target={selection})"
+                )
+        files = []
+        modules = []
+        for layer in sorted(layers):
+            module = f"{layer}_assets"
+            modules.append(module)
+            checks = layer_checks[layer]
+            everything = "\n".join(code for _, code in (*layers[layer], *checks))
+            imports = ["from datetime import timedelta", ""] if "timedelta(" in everything else []
+            imports.append("import dagster as dg")
+            if "DuckDBResource" in everything:
+                imports.append("from dagster_duckdb import DuckDBResource")
+            if "BigQueryResource" in everything:
+                imports.append("from dagster_gcp import BigQueryResource")
+            helpers = [h for h in ("run_command", "run_dbt") if f"{h}(" in everything]
+            imports += ["", f"from .{SUPPORT_MODULE} import {', '.join(helpers)}"]
+            code = "\n".join([
+                header.rstrip("\n"),
+                f'"""Assets of the {layer} layer."""',
+                "",
+                # No `from __future__ import annotations`: Dagster inspects the
+                # context annotation at definition time and needs the real class.
+                *imports,
+                "",
+                f"DBT = {self.b.option('dbt_executable')!r}",
+                "",
+                *(code for _, code in layers[layer]),
+                *(code for _, code in checks),
+                f"assets = [{', '.join(fn for fn, _ in layers[layer])}]",
+                f"asset_checks = [{', '.join(fn for fn, _ in checks)}]",
+                "",
+            ])
+            files.append(OutputFile(path=f"{self.pkg}/{module}.py", content=format_python(code)))
+
+        built = {tuple(self.keys[a.key]) for a in self.project.assets if a.runner is not None}
+        external, seen = [], set()
+        for asset in self.project.assets:
+            path = tuple(self.keys[asset.key])
+            if asset.runner is None and path not in built and path not in seen:
+                seen.add(path)
+                external.append(asset)
+        externals = "\n".join(f"    {self.spec(a, external=True)}," for a in external)
+        resources = []
+        if "duckdb" in engines:
+            resources.append(f"'duckdb': DuckDBResource(database=dg.EnvVar({self.b.option('duckdb_env')!r}))")
+        if "bigquery" in engines:
+            resources.append("'bigquery': BigQueryResource()")
+        init = "\n".join([
+            header.rstrip("\n"),
+            f'"""Dagster definitions for {self.project.name}, generated by orch."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            *(["from datetime import timedelta", ""] if "timedelta(" in externals else []),
+            "import dagster as dg",
+            *(["from dagster_duckdb import DuckDBResource"] if "duckdb" in engines else []),
+            *(["from dagster_gcp import BigQueryResource"] if "bigquery" in engines else []),
+            "",
+            f"from . import {', '.join(sorted([*modules, 'sensors']))}",
+            "",
+            "# Sources, exposures and unselected models: read or fed by these pipelines, built elsewhere.",
+            f"external_assets = [\n{externals}\n]" if external else "external_assets = []",
+            "",
+            f"schedules = [\n{''.join(f'    {s},' + chr(10) for s in schedules)}]",
+            "",
+            "defs = dg.Definitions(",
+            f"    assets=[*external_assets{''.join(f', *{m}.assets' for m in sorted(modules))}],",
+            f"    asset_checks=[{', '.join(f'*{m}.asset_checks' for m in sorted(modules))}],",
+            "    schedules=schedules,",
+            "    sensors=sensors.sensors,",
+            f"    resources={{{', '.join(resources)}}},",
+            ")",
+            "",
+        ])
+        files.append(OutputFile(path=f"{self.pkg}/__init__.py", content=format_python(init)))
+
+        slas = []
+        for pipeline in self.project.pipelines:
+            if pipeline.sla is not None and pipeline.sla.complete_within.total_seconds() > 0:
+                slas.append({
+                    "pipeline": pipeline.name,
+                    "cron": pipeline.schedule.cron,
+                    "timezone": pipeline.schedule.timezone,
+                    "within_seconds": int(pipeline.sla.complete_within.total_seconds()),
+                    "asset_keys": [self.keys[k] for k in pipeline.assets],
+                })
+        sensors = "\n".join([
+            header.rstrip("\n"),
+            '"""SLA and failure monitoring for the generated pipelines."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            f"from .{SUPPORT_MODULE} import failure_sensor, sla_sensor",
+            "",
+            f"SLAS = {slas!r}",
+            "",
+            "sensors = [",
+            "    failure_sensor('orch_run_failure_alerts'),",
+            *([f"    sla_sensor('orch_sla_monitor', SLAS, minimum_interval_seconds={self.b.option('sla_sensor_seconds')}),"]
+              if slas else []),
+            "]",
+            "",
+        ])
+        files.append(OutputFile(path=f"{self.pkg}/sensors.py", content=format_python(sensors)))
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, f"{SUPPORT_MODULE}.py"), encoding="utf-8") as fh:
+            files.append(OutputFile(path=f"{self.pkg}/{SUPPORT_MODULE}.py", content=header + fh.read()))
+        files.append(OutputFile(path="pyproject.toml", content=(
+            f"{header}[project]\nname = {_toml(self.pkg.replace('_', '-'))}\nversion = \"0\"\n"
+            f"requires-python = \">=3.11\"\n\n[tool.dagster]\nmodule_name = {_toml(self.pkg)}\n"
+            f"code_location_name = {_toml(slug(self.project.name))}\n"
+        )))
+        return files
+
+
+def _toml(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _check_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
