@@ -1,1 +1,24 @@
 """orch's built-in backends. Each registers under the `orch.backends` entry points."""
+
+from __future__ import annotations
+
+import os
+
+from compiler.backend import OutputFile
+from compiler.codegen import python_header
+
+ALERTS_MODULE = "orch_alerts"
+
+
+def runtime_files(prefix: str, support_path: str, source: str) -> list[OutputFile]:
+    """A backend's support module and the shared alerting module, to write beside its output.
+
+    Generated code must run where orch is not installed, so these travel with
+    it; `alerting.py` is the one source of alerting for every backend.
+    """
+    files = []
+    alerting = os.path.join(os.path.dirname(__file__), "alerting.py")
+    for path, name in ((support_path, os.path.basename(support_path)), (alerting, f"{ALERTS_MODULE}.py")):
+        with open(path, encoding="utf-8") as fh:
+            files.append(OutputFile(path=f"{prefix}{name}", content=python_header(source) + fh.read()))
+    return files

@@ -86,3 +86,27 @@ def write_manifest(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    """A real HTTP server on 127.0.0.1 standing in for Slack; the JSON bodies it received."""
+    import http.server
+    import threading
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ORCH_SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    yield received
+    server.shutdown()

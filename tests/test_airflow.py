@@ -208,7 +208,7 @@ def test_compile_writes_nothing_new_when_unchanged(example_manifest, tmp_path):
     assert orch(*args).returncode == 0
     before = snapshot_tree(tmp_path / "airflow")
     again = orch(*args)
-    assert again.returncode == 0 and "0 written, 0 removed, 5 unchanged" in again.stderr
+    assert again.returncode == 0 and "0 written, 0 removed, 6 unchanged" in again.stderr
     assert snapshot_tree(tmp_path / "airflow") == before
 
 
@@ -272,3 +272,24 @@ def test_meta_retries_reach_the_task(small_manifest, write_manifest, dagbag_cls,
     assert tasks["flaky"].retries == 5 and tasks["flaky"].retry_delay == timedelta(minutes=2)
     assert tasks["vital"].retries == 3 and tasks["vital"].on_failure_callback
     assert tasks["my_model"].retries == 1 and tasks["my_model"].retry_delay == timedelta(minutes=5)
+
+
+def test_deadline_and_failure_callbacks_alert_through_the_written_modules(example_manifest, tmp_path,
+                                                                          monkeypatch, webhook):
+    """The callbacks the DAGs name, imported from the DAGs folder as Airflow would, post to a webhook."""
+    import importlib
+
+    assert orch("compile", str(example_manifest), "--target", "airflow", "--out", str(tmp_path)).returncode == 0
+    monkeypatch.syspath_prepend(str(tmp_path / "airflow"))
+    support = importlib.import_module("orch_airflow_support")
+    support.deadline_missed(pipeline="dbt_marts_daily", sla="4h", critical=True, context={"dag_run": "r1"})
+
+    class TaskInstance:
+        dag_id, task_id, try_number = "dbt_marts_daily", "fct_orders", 2
+
+    support.task_failed({"ti": TaskInstance(), "exception": RuntimeError("dbt exited 1")})
+    assert [m["text"].splitlines()[0] for m in webhook] == [
+        "*[CRITICAL] SLA missed: dbt_marts_daily*",
+        "*[CRITICAL] dbt_marts_daily.fct_orders failed*",
+    ]
+    assert "did not complete within 4h" in webhook[0]["text"] and "dbt exited 1" in webhook[1]["text"]

@@ -175,47 +175,32 @@ def test_example_materializes_end_to_end(tmp_path):
         assert db.sql("select count(*) from marts.dim_customers").fetchone() == (5,)
 
 
-def test_sla_sensor_alerts_once_per_missed_run_over_a_real_webhook(monkeypatch):
+def test_sla_sensor_alerts_once_per_missed_run_over_a_real_webhook(example_manifest, tmp_path, monkeypatch,
+                                                                    webhook):
     """The generated SLA sensor, on a real Dagster instance, posting to a real HTTP server."""
-    import http.server
-    import threading
+    import importlib
 
     import dagster as dg
 
-    from backends.dagster import orch_dagster_support as support
-
-    received = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("ORCH_SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
-    try:
-        # Due every 1 January at 00:00, within a minute: long overdue, never materialized.
-        slas = [{"pipeline": "dbt_marts_yearly", "cron": "0 0 1 1 *", "timezone": "UTC", "within_seconds": 60,
-                 "asset_keys": [["marts", "fct_orders"]]},
-                {"pipeline": "dbt_on_time", "cron": "0 0 1 1 *", "timezone": "UTC", "within_seconds": 60,
-                 "asset_keys": [["marts", "dim_customers"]]}]
-        sensor = support.sla_sensor("orch_sla_monitor", slas)
-        with dg.DagsterInstance.ephemeral() as instance:
-            instance.report_runless_asset_event(dg.AssetMaterialization(["marts", "dim_customers"]))
-            context = dg.build_sensor_context(instance=instance)
-            sensor(context)
-            assert [m["text"].splitlines()[0] for m in received] == ["*[SLA] dbt_marts_yearly missed its deadline*"]
-            assert "marts/fct_orders" in received[0]["text"]
-            # The next evaluation, with the cursor the first one left, does not alert again.
-            sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
-            assert len(received) == 1
-    finally:
-        server.shutdown()
+    assert orch("compile", str(example_manifest), "--target", "dagster", "--out", str(tmp_path),
+                "-O", "package=orch_sla_test").returncode == 0
+    monkeypatch.syspath_prepend(str(tmp_path / "dagster"))
+    support = importlib.import_module("orch_sla_test.orch_dagster_support")
+    # Due every 1 January at 00:00, within a minute: long overdue for fct_orders, never materialized.
+    slas = [{"pipeline": "dbt_marts_yearly", "cron": "0 0 1 1 *", "timezone": "UTC", "within_seconds": 60,
+             "asset_keys": [["marts", "fct_orders"]]},
+            {"pipeline": "dbt_on_time", "cron": "0 0 1 1 *", "timezone": "UTC", "within_seconds": 60,
+             "asset_keys": [["marts", "dim_customers"]]}]
+    sensor = support.sla_sensor("orch_sla_monitor", slas)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(["marts", "dim_customers"]))
+        context = dg.build_sensor_context(instance=instance)
+        sensor(context)
+        assert [m["text"].splitlines()[0] for m in webhook] == ["*[SLA] dbt_marts_yearly missed its deadline*"]
+        assert "marts/fct_orders" in webhook[0]["text"]
+        # The next evaluation, with the cursor the first one left, does not alert again.
+        sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+        assert len(webhook) == 1
 
 
 def test_sql_runner_models_are_refused_by_name(example_manifest, tmp_path):

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import attrs
 
 from compiler import ir, sqlgen
+from backends import runtime_files
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
@@ -195,10 +196,7 @@ class AirflowBackend(Backend):
             code = _DagFile(self, project, pipeline, assets, ids, owner_of, pipelines, source).render()
             files.append(OutputFile(path=f"{pipeline.name}.py", content=format_python(code)))
         if project.pipelines:
-            here = os.path.dirname(os.path.abspath(__file__))
-            with open(os.path.join(here, f"{SUPPORT_MODULE}.py"), encoding="utf-8") as fh:
-                support = fh.read()
-            files.append(OutputFile(path=f"{SUPPORT_MODULE}.py", content=python_header(source) + support))
+            files += runtime_files("", os.path.join(os.path.dirname(__file__), f"{SUPPORT_MODULE}.py"), source)
         return files
 
 

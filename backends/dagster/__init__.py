@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from compiler import ir, sqlgen
+from backends import runtime_files
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
@@ -336,7 +337,7 @@ class _Package:
             if partitions:
                 schedules.append(
                     f"dg.build_schedule_from_partitioned_job(dg.define_asset_job({name + '_job'!r}, "
-                    f"selection={selection}, partitions_def={partitions}), name={name + '_schedule'!r})"
+                    f"selection={selection}), name={name + '_schedule'!r})"
                 )
             else:
                 schedules.append(
@@ -447,9 +448,8 @@ class _Package:
         ])
         files.append(OutputFile(path=f"{self.pkg}/sensors.py", content=format_python(sensors)))
 
-        here = os.path.dirname(os.path.abspath(__file__))
-        with open(os.path.join(here, f"{SUPPORT_MODULE}.py"), encoding="utf-8") as fh:
-            files.append(OutputFile(path=f"{self.pkg}/{SUPPORT_MODULE}.py", content=header + fh.read()))
+        files += runtime_files(f"{self.pkg}/", os.path.join(os.path.dirname(__file__), f"{SUPPORT_MODULE}.py"),
+                               self.source)
         files.append(OutputFile(path="pyproject.toml", content=(
             f"{header}[project]\nname = {_toml(self.pkg.replace('_', '-'))}\nversion = \"0\"\n"
             f"requires-python = \">=3.11\"\n\n[tool.dagster]\nmodule_name = {_toml(self.pkg)}\n"

@@ -4,57 +4,25 @@ orch writes this module into the generated package, so the definitions need
 orch itself only at compile time. Loading the definitions reads no manifest:
 everything a run needs is in the asset specs' metadata.
 
-Alert settings come from the environment only (no secret is ever written into
-generated code): ORCH_SLACK_WEBHOOK_URL, ORCH_ALERT_EMAIL, ORCH_SMTP_HOST,
-ORCH_SMTP_PORT, ORCH_SMTP_FROM.
+Alerts go through `orch_alerts.py`, written beside this module; its settings
+come from the environment only, so no secret is ever written into generated code.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shlex
-import smtplib
 import subprocess
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import dagster as dg
 
-log = logging.getLogger("orch.alerts")
+from .orch_alerts import notify
 
 DBT_SELECT = "orch/dbt_select"
 PARTITION_VAR = "orch_partition"
 _PASSED = {"pass", "success"}
 _WARNED = {"warn"}
-
-
-def notify(subject: str, text: str) -> None:
-    """Log the alert, then send it to Slack and by email where configured."""
-    log.warning("%s: %s", subject, text)
-    webhook = os.environ.get("ORCH_SLACK_WEBHOOK_URL")
-    if webhook:
-        payload = json.dumps({"text": f"*{subject}*\n{text}"}).encode()
-        request = urllib.request.Request(webhook, data=payload, headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(request, timeout=10).close()
-        except OSError as exc:
-            log.error("orch: could not post the alert to Slack: %s", exc)
-    recipients = [r.strip() for r in os.environ.get("ORCH_ALERT_EMAIL", "").split(",") if r.strip()]
-    if recipients:
-        message = EmailMessage()
-        message["Subject"] = subject
-        message["From"] = os.environ.get("ORCH_SMTP_FROM", "orch@localhost")
-        message["To"] = ", ".join(recipients)
-        message.set_content(text)
-        try:
-            host = os.environ.get("ORCH_SMTP_HOST", "localhost")
-            with smtplib.SMTP(host, int(os.environ.get("ORCH_SMTP_PORT", "25")), timeout=10) as smtp:
-                smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
-            log.error("orch: could not email the alert: %s", exc)
 
 
 def partition_value(context: dg.AssetExecutionContext) -> str | None:

@@ -34,7 +34,6 @@ schedules = [
         dg.define_asset_job(
             "dbt_marts_daily_partitioned_job",
             selection=dg.AssetSelection.assets(*[["marts", "fct_orders"]]),
-            partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"),
         ),
         name="dbt_marts_daily_partitioned_schedule",
     ),
