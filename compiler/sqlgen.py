@@ -165,3 +165,31 @@ def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partitio
         expression=exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0)),
     )
     return exp.select(enough.as_("has_rows")).from_(source.subquery("counts")).sql(_dialect(dialect))
+
+
+HEALTH_CHECK_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)
+
+
+def health_queries(asset: ir.Asset, checks, dialect: str) -> list[tuple[ir.Check | None, str, bool]]:
+    """The SQL health checks of one asset: (its IR check, or None for the asset's own
+    freshness target; the query; whether it blocks the asset's dependents)."""
+    if asset.relation is None:
+        return []
+    out: list[tuple[ir.Check | None, str, bool]] = []
+    fresh = asset.freshness
+    if fresh is not None and fresh.timestamp_column and fresh.max_age:
+        out.append((None, freshness_check(asset.relation, fresh.timestamp_column,
+                                          int(fresh.max_age.total_seconds()), dialect), asset.critical))
+    for check in checks:
+        if check.asset != asset.key or check.kind not in HEALTH_CHECK_KINDS:
+            continue
+        params = {p.name: p.value for p in check.params}
+        if check.kind is ir.CheckKind.FRESHNESS:
+            sql = freshness_check(asset.relation, str(params["column"]), int(params["max_age_seconds"]), dialect)
+        elif check.kind is ir.CheckKind.ROW_COUNT:
+            sql = row_count_check(asset.relation, int(params["min_rows"]), dialect,
+                                  params.get("partition_column"), params.get("lookback_days"))
+        else:
+            sql = str(params["sql"])
+        out.append((check, sql, check.blocking))
+    return out

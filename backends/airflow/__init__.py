@@ -77,7 +77,7 @@ def asset_uri(relation: ir.Relation) -> str:
     return f"{(relation.engine or 'warehouse').lower()}://{path}"
 
 
-_HEALTH_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)
+_HEALTH_KINDS = sqlgen.HEALTH_CHECK_KINDS
 
 
 def _skipped(where: ir.Location, what: str):
@@ -381,26 +381,10 @@ class _DagFile:
         if connection is None or asset.relation is None:
             return []
         dialect = "bigquery" if connection[0] == "bigquery" else (asset.relation.engine or "ansi")
-        out = []
-        fresh = asset.freshness
-        if fresh is not None and fresh.timestamp_column and fresh.max_age:
-            sql = sqlgen.freshness_check(asset.relation, fresh.timestamp_column,
-                                         int(fresh.max_age.total_seconds()), dialect)
-            out.append(("freshness", sql, asset.critical))
-        for check in self.project.checks:
-            if check.asset != key or check.kind not in _HEALTH_KINDS:
-                continue
-            params = {p.name: p.value for p in check.params}
-            if check.kind is ir.CheckKind.FRESHNESS:
-                sql = sqlgen.freshness_check(asset.relation, str(params["column"]),
-                                             int(params["max_age_seconds"]), dialect)
-            elif check.kind is ir.CheckKind.ROW_COUNT:
-                sql = sqlgen.row_count_check(asset.relation, int(params["min_rows"]), dialect,
-                                             params.get("partition_column"), params.get("lookback_days"))
-            else:
-                sql = str(params["sql"])
-            out.append((re.sub(r"[^A-Za-z0-9_.-]", "_", check.name), sql, check.blocking))
-        return out
+        return [
+            ("freshness" if check is None else re.sub(r"[^A-Za-z0-9_.-]", "_", check.name), sql, blocking)
+            for check, sql, blocking in sqlgen.health_queries(asset, self.project.checks, dialect)
+        ]
 
     def health_task(self, task_id: str, sql: str, asset: ir.Asset) -> tuple[str, str]:
         check_id = self.unique_task_id(f"check_{task_id}")

@@ -39,7 +39,7 @@ _PARTITIONS = {
     "day": "DailyPartitionsDefinition",
     "month": "MonthlyPartitionsDefinition",
 }
-_HEALTH_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)
+_HEALTH_KINDS = sqlgen.HEALTH_CHECK_KINDS
 _TAG = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -288,25 +288,10 @@ class _Package:
             engine = asset.relation.engine if asset.relation else None
             if engine not in ("duckdb", "bigquery"):
                 continue
-            queries = []
-            fresh = asset.freshness
-            if fresh is not None and fresh.timestamp_column and fresh.max_age:
-                queries.append((f"{asset.name}_freshness", sqlgen.freshness_check(
-                    asset.relation, fresh.timestamp_column, int(fresh.max_age.total_seconds()), engine),
-                    asset.critical))
-            for check in self.project.checks:
-                if check.asset != key or check.kind not in _HEALTH_KINDS:
-                    continue
-                params = {p.name: p.value for p in check.params}
-                if check.kind is ir.CheckKind.FRESHNESS:
-                    sql = sqlgen.freshness_check(asset.relation, str(params["column"]),
-                                                 int(params["max_age_seconds"]), engine)
-                elif check.kind is ir.CheckKind.ROW_COUNT:
-                    sql = sqlgen.row_count_check(asset.relation, int(params["min_rows"]), engine,
-                                                 params.get("partition_column"), params.get("lookback_days"))
-                else:
-                    sql = str(params["sql"])
-                queries.append((self.check_names[check.key], sql, check.blocking))
+            queries = [
+                (f"{asset.name}_freshness" if check is None else self.check_names[check.key], sql, blocking)
+                for check, sql, blocking in sqlgen.health_queries(asset, self.project.checks, engine)
+            ]
             for name, sql, blocking in queries:
                 fn = _ident(f"check_{_check_name(name)}")
                 resource = "duckdb: DuckDBResource" if engine == "duckdb" else "bigquery: BigQueryResource"
