@@ -160,22 +160,30 @@ def _task_states(home: Path, dag_id: str, day: str) -> dict[str, str]:
     return dict(rows)
 
 
-def test_example_runs_end_to_end_in_airflow(airflow_env):
+@pytest.fixture(scope="module")
+def example_runs(airflow_env):
+    """Every example DAG run once by `airflow dags test` for 2026-11-28, in lineage order."""
+    env, _ = airflow_env
+    # The seeds DAG plays the loader that fills the sources the staging DAG reads.
+    return {
+        dag_id: _dags_test(env, dag_id, "2026-11-28")
+        for dag_id in ("dbt_seeds_daily", "dbt_staging_daily", "dbt_marts_daily", "dbt_snapshots_daily")
+    }
+
+
+def test_example_runs_end_to_end_in_airflow(airflow_env, example_runs):
     import duckdb
 
     env, home = airflow_env
-    # The seeds DAG plays the loader that fills the sources the staging DAG reads.
-    for dag_id in ("dbt_seeds_daily", "dbt_staging_daily", "dbt_marts_daily", "dbt_snapshots_daily"):
-        run = _dags_test(env, dag_id, "2026-11-28")
+    for dag_id, run in example_runs.items():
         states = _task_states(home, dag_id, "2026-11-28")
         assert states and set(states.values()) == {"success"}, (dag_id, states, run.stdout[-3000:])
         # `airflow dags test` 3.3.2 exits 1 after a successful run of a DAG with a
         # deadline (apache/airflow#73428), so success is read from the task states.
         if dag_id != "dbt_marts_daily":
             assert run.returncode == 0, run.stdout[-3000:]
-        if dag_id == "dbt_marts_daily":
-            marts_log = run.stdout + run.stderr
 
+    marts_log = example_runs["dbt_marts_daily"].stdout + example_runs["dbt_marts_daily"].stderr
     assert "PASS not_null_fct_orders_order_id" in marts_log
     assert "PASS unique_dim_customers_customer_id" in marts_log
     assert re.search(r"PASS relationships_fct_orders_customer_id", marts_log)
@@ -186,7 +194,7 @@ def test_example_runs_end_to_end_in_airflow(airflow_env):
         assert db.sql("select count(*) from snapshots.customers_snapshot").fetchone() == (5,)
 
 
-def test_downstream_dag_waits_for_upstream_interval(airflow_env):
+def test_downstream_dag_waits_for_upstream_interval(airflow_env, example_runs):
     env, home = airflow_env
     day = "2026-11-29"
     # No staging run for this day yet: the snapshot DAG waits, times out, builds nothing.
@@ -212,7 +220,7 @@ def test_compile_writes_nothing_new_when_unchanged(example_manifest, tmp_path):
     assert snapshot_tree(tmp_path / "airflow") == before
 
 
-def test_health_checks_follow_their_asset_and_run_on_duckdb(airflow_env, dagbag_cls, tmp_path):
+def test_health_checks_follow_their_asset_and_run_on_duckdb(airflow_env, example_runs, dagbag_cls, tmp_path):
     """The freshness check's SQL, as the task would run it, against the warehouse the run built."""
     import duckdb
 
