@@ -279,6 +279,13 @@ class Project:
     def asset_map(self) -> dict[str, Asset]:
         return {asset.key: asset for asset in self.assets}
 
+    def checks_by_asset(self) -> dict[str, tuple[Check, ...]]:
+        """Asset key -> the checks attached to it (its primary asset)."""
+        out: dict[str, list[Check]] = {}
+        for check in self.checks:
+            out.setdefault(check.asset, []).append(check)
+        return {key: tuple(checks) for key, checks in out.items()}
+
     def pipeline_of(self) -> dict[str, str]:
         """Asset key -> name of the pipeline that runs it."""
         return {key: p.name for p in self.pipelines for key in p.assets}

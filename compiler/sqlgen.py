@@ -170,9 +170,11 @@ def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partitio
 HEALTH_CHECK_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)
 
 
-def health_queries(asset: ir.Asset, checks, dialect: str) -> list[tuple[ir.Check | None, str, bool]]:
-    """The SQL health checks of one asset: (its IR check, or None for the asset's own
-    freshness target; the query; whether it blocks the asset's dependents)."""
+def health_queries(asset: ir.Asset, checks: tuple[ir.Check, ...], dialect: str
+                   ) -> list[tuple[ir.Check | None, str, bool]]:
+    """The SQL health checks of one asset, given the checks attached to it: (its IR
+    check, or None for the asset's own freshness target; the query; whether it
+    blocks the asset's dependents)."""
     if asset.relation is None:
         return []
     out: list[tuple[ir.Check | None, str, bool]] = []
@@ -181,7 +183,7 @@ def health_queries(asset: ir.Asset, checks, dialect: str) -> list[tuple[ir.Check
         out.append((None, freshness_check(asset.relation, fresh.timestamp_column,
                                           int(fresh.max_age.total_seconds()), dialect), asset.critical))
     for check in checks:
-        if check.asset != asset.key or check.kind not in HEALTH_CHECK_KINDS:
+        if check.kind not in HEALTH_CHECK_KINDS:
             continue
         params = {p.name: p.value for p in check.params}
         if check.kind is ir.CheckKind.FRESHNESS:

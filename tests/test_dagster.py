@@ -215,3 +215,4 @@ def test_sql_runner_models_are_refused_by_name(example_manifest, tmp_path):
     assert "model.jaffle_shop.dim_customers: error[E063]: backend 'dagster' cannot run dim_customers " \
            "(runner sql_query)" in result.stderr
     assert not (tmp_path / "out").exists()
+

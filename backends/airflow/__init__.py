@@ -54,8 +54,6 @@ OPTIONS = {
     "location": "US",
 }
 
-_BQ_PARTITION_TYPES = {"hour": "HOUR", "day": "DAY", "month": "MONTH", "year": "YEAR"}
-
 
 def task_ids(pipeline: ir.Pipeline, assets: Mapping[str, ir.Asset]) -> dict[str, str]:
     """Asset key -> task id: the asset's name made valid, unique in its DAG."""
@@ -206,6 +204,7 @@ class _DagFile:
         self.project = project
         self.p: ir.Pipeline = pipeline
         self.assets: Mapping[str, ir.Asset] = assets
+        self.checks_of = project.checks_by_asset()
         self.ids = ids
         self.owner_of = owner_of
         self.pipelines = pipelines
@@ -279,8 +278,9 @@ class _DagFile:
         def unavailable(why: str) -> CompileError:
             return CompileError(error(Code.RUNNER_UNAVAILABLE, f"{asset.name}: {why}", asset.origin))
 
-        part = asset.partitioning if asset.partitioning and asset.partitioning.granularity in _BQ_PARTITION_TYPES \
-            else None
+        part = asset.partitioning
+        if part is not None and part.granularity not in sqlgen.PARTITION_VALUE_TEMPLATES:
+            part = None
         if runner.write_mode == "merge" and runner.dialect == "bigquery" and not asset.columns:
             raise unavailable("a MERGE on BigQuery updates named columns; document the model's columns, "
                               "or use the dbt runner for it")
@@ -309,7 +309,7 @@ class _DagFile:
             query["query"] = runner.sql
             query["writeDisposition"] = "WRITE_APPEND" if runner.write_mode == "append" else "WRITE_TRUNCATE"
             if part is not None:
-                query["timePartitioning"] = {"type": _BQ_PARTITION_TYPES[part.granularity], "field": part.field}
+                query["timePartitioning"] = {"type": part.granularity.upper(), "field": part.field}
                 if runner.write_mode == "append":
                     # An incremental run replaces exactly its own partition, so a
                     # backfill of any logical date rebuilds the right one.
@@ -383,7 +383,7 @@ class _DagFile:
         dialect = "bigquery" if connection[0] == "bigquery" else (asset.relation.engine or "ansi")
         return [
             ("freshness" if check is None else re.sub(r"[^A-Za-z0-9_.-]", "_", check.name), sql, blocking)
-            for check, sql, blocking in sqlgen.health_queries(asset, self.project.checks, dialect)
+            for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), dialect)
         ]
 
     def health_task(self, task_id: str, sql: str, asset: ir.Asset) -> tuple[str, str]:
@@ -511,9 +511,9 @@ class _DagFile:
             del self.lines[start:]
 
         members = set(p.assets)
-        multi = [c for c in self.project.checks
-                 if c.asset in members and c.also and c.kind is ir.CheckKind.DBT_TEST
-                 and isinstance(self.assets[c.asset].runner, ir.DbtBuild)]
+        multi = sorted((c for key in p.assets for c in self.checks_of.get(key, ())
+                        if c.also and c.kind is ir.CheckKind.DBT_TEST
+                        and isinstance(self.assets[key].runner, ir.DbtBuild)), key=lambda c: c.key)
         by_upstream_pipeline: dict[str, list[str]] = {}
         for key in [*p.inputs, *(k for c in multi for k in c.also if k not in members)]:
             owner = self.owner_of.get(key)
@@ -536,6 +536,10 @@ class _DagFile:
             var, ups = self.multi_asset_check(check, last, sensors)
             body.append(self.lines.pop())
             edges.append(_edge(ups, var))
+        downstream: dict[str, list[str]] = {}
+        for down in p.assets:
+            for up in self.assets[down].upstream:
+                downstream.setdefault(up, []).append(down)
         health: list[str] = []
         for key in p.assets:
             for suffix, sql, blocking in self.health_checks(key):
@@ -545,9 +549,7 @@ class _DagFile:
                 health.append(var)
                 if blocking:
                     # A failed blocking check stops everything downstream of its asset.
-                    for down in p.assets:
-                        if key in self.assets[down].upstream:
-                            edges.append(_edge([var], first[down]))
+                    edges.extend(_edge([var], first[down]) for down in downstream.get(key, ()))
         if health:
             self.need("from airflow.providers.standard.operators.empty import EmptyOperator")
             gate = self.names(self.unique_task_id("check_pipeline_health"))

@@ -170,6 +170,7 @@ class _Package:
         self.project = project
         self.source = source
         self.assets = project.asset_map()
+        self.checks_of = project.checks_by_asset()
         self.keys = asset_keys(project)
         self.owner = project.pipeline_of()
         self.pkg = backend.option("package")
@@ -255,9 +256,9 @@ class _Package:
     def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str]) -> str:
         runner = self.assets[keys[0]].runner
         specs = "\n".join(f"        {self.spec(self.assets[k])}," for k in keys)
-        members = set(keys)
-        checks = [c for c in self.project.checks if c.asset in members and c.kind is ir.CheckKind.DBT_TEST
-                  and isinstance(self.assets[c.asset].runner, ir.DbtBuild)]
+        checks = sorted((c for k in keys for c in self.checks_of.get(k, ())
+                         if c.kind is ir.CheckKind.DBT_TEST and isinstance(self.assets[k].runner, ir.DbtBuild)),
+                        key=lambda c: c.key)
         check_specs = "\n".join(f"        {self.check_spec(c)}," for c in checks)
         partitions_arg = f"    partitions_def={partitions},\n" if partitions else ""
         doc = f"{pipeline.name}: {len(keys)} assets, scheduled {pipeline.schedule.cron}."
@@ -290,7 +291,7 @@ class _Package:
                 continue
             queries = [
                 (f"{asset.name}_freshness" if check is None else self.check_names[check.key], sql, blocking)
-                for check, sql, blocking in sqlgen.health_queries(asset, self.project.checks, engine)
+                for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), engine)
             ]
             for name, sql, blocking in queries:
                 fn = _ident(f"check_{_check_name(name)}")

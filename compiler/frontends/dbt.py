@@ -565,7 +565,6 @@ def lower_file(path: str, options: DbtOptions = DbtOptions()) -> Lowered:
     return lower(load_manifest(path), path, options)
 
 
-
 def selection_graph(manifest: Mapping[str, Any]) -> dbt_select.SelectionGraph:
     """The manifest's graph as `--select` sees it (every enabled node, tests included)."""
     return _Lowering(manifest, "manifest.json", DbtOptions()).selection_graph()
