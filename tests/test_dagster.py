@@ -216,3 +216,20 @@ def test_sql_runner_models_are_refused_by_name(example_manifest, tmp_path):
            "(runner sql_query)" in result.stderr
     assert not (tmp_path / "out").exists()
 
+
+def test_a_pipeline_with_two_partitionings_gets_one_multi_asset_each(small_manifest, write_manifest, tmp_path):
+    from tests.manifest_edit import add_model
+
+    add_model(small_manifest, "fct_daily", config={"partition_by": {"field": "d", "data_type": "date"}},
+              columns=("d",))
+    add_model(small_manifest, "fct_monthly", columns=("d",),
+              config={"partition_by": {"field": "d", "data_type": "date", "granularity": "month"}})
+    project, diagnostics = build([str(write_manifest(small_manifest))], BuildOptions())
+    assert not [d for d in diagnostics if d.is_error]
+    files = DagsterBackend({}).emit(project, "manifest.json")
+    codegen.write_tree(str(tmp_path / "out"), files)
+    marts = next(f.content for f in files if f.path.endswith("marts_assets.py"))
+    assert 'name="dbt_marts_daily_partitioned_day_default"' in marts
+    assert 'name="dbt_marts_daily_partitioned_month_default"' in marts
+    graph = _load_graph(tmp_path / "out", "orch_definitions")
+    assert {"fct_daily", "fct_monthly"} <= {k.split("/")[-1] for k in graph}

@@ -247,10 +247,13 @@ class _Package:
             by_partitions: dict[str | None, list[str]] = defaultdict(list)
             for key in pipeline.assets:
                 by_partitions[self.partitions(self.assets[key])].append(key)
+            several = sum(p is not None for p in by_partitions) > 1
             for partitions, keys in sorted(by_partitions.items(), key=lambda kv: kv[0] or ""):
                 name = pipeline.name if partitions is None else f"{pipeline.name}_partitioned"
-                if partitions is not None and None in by_partitions and len(by_partitions) > 2:
-                    name = f"{pipeline.name}_{slug(self.assets[keys[0]].partitioning.field)}"
+                if partitions is not None and several:
+                    # A partitions definition is its granularity and start: together they name it.
+                    part = self.assets[keys[0]].partitioning
+                    name += f"_{part.granularity}_{slug(str(part.start or 'default'))}"
                 yield pipeline, partitions, name, keys
 
     def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str]) -> str:
