@@ -263,6 +263,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=_cmd_backends)
+
+    # Listed for `orch --help`; `main` hands their arguments to the monitor's own parser.
+    sub.add_parser("health", help="run the health checks of a health-config.json (see `orch health --help`)",
+                   add_help=False)
+    sub.add_parser("sla", help="track the SLAs of an sla-config.json (see `orch sla --help`)", add_help=False)
     return parser
 
 
@@ -287,6 +292,11 @@ def _guarded(run, argv) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     def run(argv):
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if argv and argv[0] in ("health", "sla"):
+            from monitor import cli as monitor_cli
+
+            return monitor_cli.main(argv[0], argv[1:], prog=f"orch {argv[0]}")
         args = _parser().parse_args(argv)
         return args.func(args)
 
