@@ -144,14 +144,26 @@ def _pointer(json_path: Sequence) -> str:
                    for i, p in enumerate(json_path)) or "(top level)"
 
 
+def _deepest(err):
+    """Of the alternatives a oneOf tried, the error deepest in the document: for
+    `freshness` (an object or a list of them) with a bad field, that is the
+    field, not "is not of type 'array'"."""
+    from jsonschema.exceptions import best_match
+
+    candidates = list(err.context)
+    depth = max(len(e.absolute_path) for e in candidates)
+    deepest = [e for e in candidates if len(e.absolute_path) == depth]
+    preferred = [e for e in deepest if e.validator != "type"] or deepest
+    return best_match(preferred)
+
+
 def _validate(doc: Any, text: str, path: str, kind: str) -> None:
     from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
 
     validator = Draft202012Validator(schema(kind))
     problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
-        leaf = best_match(err.context) if err.context else err
+        leaf = _deepest(err) if err.context else err
         json_path = list(leaf.absolute_path)
         message = leaf.message
         if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):

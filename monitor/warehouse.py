@@ -113,6 +113,7 @@ class BigQueryWarehouse(Warehouse):
         self.timeout = timeout_seconds
         self.region = region
         self._client = None
+        self._down: str | None = None
 
     def _bigquery(self):
         try:
@@ -153,40 +154,51 @@ class BigQueryWarehouse(Warehouse):
             kind = "STRING"
         return bigquery.ScalarQueryParameter(name, kind, value)
 
-    def execute(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
-        bigquery = self._bigquery()
+    def _retry(self):
+        from google.cloud.bigquery import retry as bq_retry
+
+        # The client's defaults retry for up to 10 minutes; a monitor run has its own timeout.
+        return (bq_retry.DEFAULT_RETRY.with_timeout(self.timeout),
+                bq_retry.DEFAULT_JOB_RETRY.with_timeout(self.timeout))
+
+    def _call(self, fn):
+        """Run one client call; every way it can fail becomes a WarehouseError. Once
+        BigQuery proved unreachable, later calls of the run fail at once."""
         from google.api_core import exceptions as gexc
 
+        if self._down:
+            raise WarehouseError(self._down)
+        try:
+            return fn()
+        except gexc.GoogleAPICallError as exc:
+            raise WarehouseError(f"BigQuery: {exc.code} {getattr(exc, 'message', exc)}") from None
+        except Exception as exc:  # retry deadlines, requests' and google.auth's errors
+            if isinstance(exc, (gexc.RetryError, TimeoutError, OSError)) or \
+                    type(exc).__module__.split(".")[0] in ("requests", "urllib3", "google"):
+                cause = getattr(exc, "cause", None) or exc
+                self._down = f"BigQuery is unreachable or did not answer within {self.timeout:g}s: " \
+                             f"{type(cause).__name__}: {cause}"
+                raise WarehouseError(self._down) from None
+            raise
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
+        bigquery = self._bigquery()
         config = bigquery.QueryJobConfig(
             query_parameters=[self._param(bigquery, k, v) for k, v in params.items()],
             job_timeout_ms=int(self.timeout * 1000),
         )
-        try:
+        retry, job_retry = self._retry()
+
+        def run():
             rows = self.client().query_and_wait(sql, job_config=config, api_timeout=self.timeout,
-                                                wait_timeout=self.timeout)
+                                                wait_timeout=self.timeout, retry=retry, job_retry=job_retry)
             return [tuple(row.values()) for row in rows]
-        except gexc.GoogleAPICallError as exc:
-            raise WarehouseError(f"BigQuery: {exc.code} {getattr(exc, 'message', exc)}") from None
-        except (gexc.RetryError, TimeoutError) as exc:
-            raise WarehouseError(f"BigQuery did not answer within {self.timeout:g}s: {exc}") from None
-        except OSError as exc:
-            raise WarehouseError(f"BigQuery is unreachable: {exc}") from None
-        except Exception as exc:  # requests' and google.auth's errors are not OSError subclasses
-            if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "google"):
-                raise WarehouseError(f"BigQuery: {type(exc).__name__}: {exc}") from None
-            raise
+
+        return self._call(run)
 
     def table_modified(self, table_id: str) -> dt.datetime | None:
-        from google.api_core import exceptions as gexc
-
-        try:
-            return self.client().get_table(table_id, timeout=self.timeout).modified
-        except gexc.GoogleAPICallError as exc:
-            raise WarehouseError(f"BigQuery: {exc.code} {getattr(exc, 'message', exc)}") from None
-        except Exception as exc:
-            if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "google"):
-                raise WarehouseError(f"BigQuery: {type(exc).__name__}: {exc}") from None
-            raise
+        retry, _ = self._retry()
+        return self._call(lambda: self.client().get_table(table_id, timeout=self.timeout, retry=retry).modified)
 
     def jobs_table(self) -> exp.Table:
         return queries.jobs_table(self.project or self.client().project, self.region)
