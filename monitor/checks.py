@@ -43,7 +43,7 @@ class Result:
 
 
 def utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _as_datetime(value: Any) -> dt.datetime | None:
@@ -54,7 +54,7 @@ def _as_datetime(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return utc(value)
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     if isinstance(value, str):
         return utc(dt.datetime.fromisoformat(value))
     raise TypeError(f"{type(value).__name__} is not a date or timestamp")

@@ -57,7 +57,7 @@ def build_parser(kind: str, prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def exit_code(results: Sequence[Result]) -> int:

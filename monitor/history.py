@@ -58,7 +58,7 @@ class HistoryError(Exception):
 
 
 def _ts(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class History:
@@ -142,7 +142,7 @@ class History:
         rows = self.results_since(now - dt.timedelta(days=longest))
         subjects: dict[tuple[str, str], dict] = {}
         for key, subject, subject_type, check, status, critical, checked_at in rows:
-            at = dt.datetime.strptime(checked_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+            at = dt.datetime.strptime(checked_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
             entry = subjects.setdefault((subject_type, subject), {
                 "subject": subject, "subject_type": subject_type, "critical": False, "checks": set(),
                 "events": []})

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 @contextmanager
@@ -34,7 +34,7 @@ def http_server(route: Callable[[str, str, dict, bytes], tuple[int, object]]):
             self.end_headers()
             self.wfile.write(out)
 
-        do_GET = do_POST = do_PUT = _handle  # noqa: N815 - the http.server API
+        do_GET = do_POST = do_PUT = _handle
 
         def log_message(self, *args):
             pass

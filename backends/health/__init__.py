@@ -7,10 +7,10 @@ seed's config format (`table_id`, `freshness.max_age_hours`, `row_count.min_rows
 
 from __future__ import annotations
 
+from backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
 from compiler import ir
 from compiler.backend import OutputFile
 from compiler.codegen import json_document
-from backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
 
 _SEVERITY = {ir.Severity.WARN: "warn", ir.Severity.ERROR: "error"}
 
