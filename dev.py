@@ -3,6 +3,7 @@
 
     python3 dev.py example   # set up .venv, then compile the shipped example
     python3 dev.py test      # set up .venv, then run the whole test suite
+    python3 dev.py bench     # set up .venv with the anchors, then run bench/ (see bench/run.py)
     python3 dev.py setup     # only set up .venv
     python3 dev.py lock      # rewrite constraints.txt from the current .venv
 
@@ -34,16 +35,16 @@ def run(*cmd: str, **kwargs) -> None:
     subprocess.run(cmd, check=True, **kwargs)
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256()
+def _fingerprint(extras: str) -> str:
+    digest = hashlib.sha256(extras.encode())
     for name in ("pyproject.toml", "constraints.txt"):
         with open(os.path.join(ROOT, name), "rb") as fh:
             digest.update(fh.read())
     return digest.hexdigest()
 
 
-def setup() -> None:
-    want = _fingerprint()
+def setup(extras: str = "test") -> None:
+    want = _fingerprint(extras)
     if os.path.exists(STAMP) and open(STAMP).read() == want:
         return
     if not os.path.exists(PYTHON):
@@ -51,7 +52,7 @@ def setup() -> None:
     pip = (PYTHON, "-m", "pip", "--disable-pip-version-check")
     constraints = os.path.join(ROOT, "constraints.txt")
     run(*pip, "install", "--quiet", "-c", constraints, "pip", "setuptools", "wheel")
-    run(*pip, "install", "--quiet", "-c", constraints, "-e", f"{ROOT}[test]")
+    run(*pip, "install", "--quiet", "-c", constraints, "-e", f"{ROOT}[{extras}]")
     with open(STAMP, "w") as fh:
         fh.write(want)
 
@@ -97,6 +98,12 @@ def test(args: list[str]) -> int:
     return subprocess.run([PYTHON, "-m", "pytest", *args], cwd=ROOT, env=env).returncode
 
 
+def bench(args: list[str]) -> int:
+    """The scale benchmarks, with astronomer-cosmos and dagster-dbt installed beside the test set."""
+    setup("test,bench")
+    return subprocess.run([PYTHON, os.path.join(ROOT, "bench", "run.py"), *args], cwd=ROOT).returncode
+
+
 def lock() -> None:
     """Pin what .venv holds now; pins of packages it lacks (other extras) are kept."""
     setup()
@@ -120,12 +127,14 @@ def lock() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("setup", "example", "test", "lock", "clean"):
+    if not argv or argv[0] not in ("setup", "example", "test", "bench", "lock", "clean"):
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     if command == "test":
         return test(rest)
+    if command == "bench":
+        return bench(rest)
     if command == "clean":
         shutil.rmtree(VENV, ignore_errors=True)
         shutil.rmtree(BUILD, ignore_errors=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from compiler.backend import OutputFile
-from compiler.codegen import python_header
+from compiler.codegen import format_python, python_header
 
 ALERTS_MODULE = "orch_alerts"
 
@@ -20,5 +20,5 @@ def runtime_files(prefix: str, support_path: str, source: str) -> list[OutputFil
     alerting = os.path.join(os.path.dirname(__file__), "alerting.py")
     for path, name in ((support_path, os.path.basename(support_path)), (alerting, f"{ALERTS_MODULE}.py")):
         with open(path, encoding="utf-8") as fh:
-            files.append(OutputFile(path=f"{prefix}{name}", content=python_header(source) + fh.read()))
+            files.append(OutputFile(path=f"{prefix}{name}", content=format_python(python_header(source) + fh.read())))
     return files

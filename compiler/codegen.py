@@ -74,11 +74,20 @@ def _cache_dir() -> str:
 
 
 def format_python(source: str) -> str:
-    """`source` formatted by black with orch's one pinned mode, cached by content hash.
+    """`source` in black's style: its data statements laid out by `pyfmt` the way
+    black leaves them, the small rest formatted by black itself (cached).
 
     black changes its style each January; the pinned major in pyproject.toml
     and this one `Mode` keep generated code byte-stable between releases.
     """
+    from compiler import pyfmt
+
+    skeleton, blocks = pyfmt.split(source)
+    return pyfmt.splice(_black(skeleton), blocks)
+
+
+def _black(source: str) -> str:
+    """`source` formatted by black with orch's one pinned mode, cached by content hash."""
     import black
 
     mode = _black_mode()

@@ -7,6 +7,8 @@ share these statements so Airflow and Dagster write tables the same way.
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
 
 from compiler import ir
@@ -43,6 +45,18 @@ def table(relation: ir.Relation, dialect: str) -> str:
 
 def _dialect(dialect: str) -> str:
     return "" if dialect == "ansi" else dialect
+
+
+@functools.cache
+def _generator(dialect: str):
+    # A sqlglot Generator parses its own templates when made: one per dialect, not per query.
+    from sqlglot.dialects.dialect import Dialect
+
+    return Dialect.get_or_raise(_dialect(dialect) or None).generator()
+
+
+def render(expression: exp.Expression, dialect: str) -> str:
+    return _generator(dialect).generate(expression, copy=False)
 
 
 def bigquery_partition_filter(part: ir.Partitioning) -> str:
@@ -146,7 +160,7 @@ def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, di
     """True when the newest `column` value is at most `max_age_seconds` old."""
     newest = exp.Cast(this=exp.Max(this=exp.column(column, quoted=True)), to=exp.DataType.build("timestamptz"))
     fresh = exp.GTE(this=newest, expression=_ago(max_age_seconds))
-    return exp.select(fresh.as_("is_fresh")).from_(_table_expr(relation)).sql(_dialect(dialect))
+    return render(exp.select(fresh.as_("is_fresh")).from_(_table_expr(relation)), dialect)
 
 
 def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partition_column: str | None = None,
@@ -164,7 +178,7 @@ def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partitio
         this=exp.GTE(this=exp.Min(this=exp.column("n")), expression=exp.Literal.number(min_rows)),
         expression=exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0)),
     )
-    return exp.select(enough.as_("has_rows")).from_(source.subquery("counts")).sql(_dialect(dialect))
+    return render(exp.select(enough.as_("has_rows")).from_(source.subquery("counts")), dialect)
 
 
 HEALTH_CHECK_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)

@@ -42,7 +42,7 @@ schedules = [
         cron_schedule="@daily",
         execution_timezone="UTC",
         target=dg.AssetSelection.assets(
-            *[["raw", "raw_customers"], ["raw", "raw_orders"], ["raw", "raw_payments"]]
+            *[["raw", "raw_customers"], ["raw", "raw_orders"], ["raw", "raw_payments"]],
         ),
     ),
     dg.ScheduleDefinition(
@@ -56,7 +56,7 @@ schedules = [
         cron_schedule="@daily",
         execution_timezone="UTC",
         target=dg.AssetSelection.assets(
-            *[["staging", "stg_customers"], ["staging", "stg_orders"], ["staging", "stg_payments"]]
+            *[["staging", "stg_customers"], ["staging", "stg_orders"], ["staging", "stg_payments"]],
         ),
     ),
 ]

@@ -12,7 +12,7 @@ SLAS = [
         "timezone": "UTC",
         "within_seconds": 14400,
         "asset_keys": [["marts", "dim_customers"], ["marts", "fct_orders"]],
-    }
+    },
 ]
 
 sensors = [

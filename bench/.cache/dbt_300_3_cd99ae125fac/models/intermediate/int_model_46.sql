@@ -1,0 +1,5 @@
+select id, updated_at, amount, event_date from {{ ref('stg_model_37') }}
+union all
+select id, updated_at, amount, event_date from {{ ref('stg_model_49') }}
+union all
+select id, updated_at, amount, event_date from {{ ref('stg_model_73') }}

@@ -1,0 +1,4 @@
+{{ config(materialized='incremental', unique_key='id') }}
+select id, updated_at, amount, event_date from {{ ref('stg_model_12') }}
+union all
+select id, updated_at, amount, event_date from {{ ref('int_model_0') }}
