@@ -114,7 +114,7 @@ def manifest_for(n: int, cache: str, dbt: str) -> str:
     """The manifest of the N-model project, made by `dbt parse` once and cached."""
     files = project_files(n)
     digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:12]
-    folder = os.path.join(cache, f"dbt_{n}_{GENERATOR_VERSION}_{digest}")
+    folder = os.path.join(os.path.abspath(cache), f"dbt_{n}_{GENERATOR_VERSION}_{digest}")
     manifest = os.path.join(folder, "target", "manifest.json")
     if os.path.exists(manifest):
         return manifest
