@@ -73,7 +73,7 @@ def _cache_dir() -> str:
     return os.path.join(base, "black")
 
 
-def format_python(source: str) -> str:
+def format_python(source: str, prebuilt=None) -> str:
     """`source` in black's style: its data statements laid out by `pyfmt` the way
     black leaves them, the small rest formatted by black itself (cached).
 
@@ -82,8 +82,11 @@ def format_python(source: str) -> str:
     """
     from compiler import pyfmt
 
-    skeleton, blocks = pyfmt.split(source)
-    return pyfmt.splice(_black(skeleton), blocks)
+    skeleton, blocks = pyfmt.split(source, prebuilt)
+    out = pyfmt.splice(_black(skeleton), blocks)
+    if prebuilt is not None and "__orch_node_" in out:
+        raise AssertionError("a prebuilt layout node was left in a statement pyfmt could not lay out")
+    return out
 
 
 def _black(source: str) -> str:

@@ -55,9 +55,21 @@ def _black_quotes(text: str) -> str:
     return normalize_string_quotes(text)
 
 
+_FLAT: dict[int, tuple[object, str]] = {}
+
+
 def _flat(node) -> str:
     if isinstance(node, str):
         return node
+    hit = _FLAT.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    text = _flat_uncached(node)
+    _FLAT[id(node)] = (node, text)
+    return text
+
+
+def _flat_uncached(node) -> str:
     kind = node[0]
     if kind == "call":
         return f"{node[1]}({', '.join(_flat_item(i) for i in node[2])})"
@@ -82,6 +94,13 @@ def _flat_item(item) -> str:
 
 def render(node, indent: str, head: str = "", tail: str = "") -> list[str]:
     """The lines of `head + node + tail` at `indent`, as black leaves them."""
+    try:
+        return _render(node, indent, head, tail)
+    finally:
+        _FLAT.clear()
+
+
+def _render(node, indent: str, head: str = "", tail: str = "") -> list[str]:
     flat = f"{indent}{head}{_flat(node)}{tail}"
     if len(flat) <= LINE_LENGTH or isinstance(node, str):
         return [flat]
@@ -99,13 +118,13 @@ def render(node, indent: str, head: str = "", tail: str = "") -> list[str]:
     lines = [f"{indent}{head}{opener}"]
     for item in items:
         if isinstance(item, tuple) and item[0] == "kw":
-            lines += render(item[2], inner, f"{item[1]}=", ",")
+            lines += _render(item[2], inner, f"{item[1]}=", ",")
         elif isinstance(item, tuple) and item[0] == "pair":
-            lines += render(item[2], inner, f"{_flat(item[1])}: ", ",")
+            lines += _render(item[2], inner, f"{_flat(item[1])}: ", ",")
         elif isinstance(item, tuple) and item[0] == "star":
-            lines += render(item[2], inner, item[1], ",")
+            lines += _render(item[2], inner, item[1], ",")
         else:
-            lines += render(item, inner, "", ",")
+            lines += _render(item, inner, "", ",")
     lines.append(f"{indent}{closer}{tail}")
     return lines
 
@@ -123,7 +142,13 @@ def _dotted(node: ast.expr) -> str:
     raise Unsupported(type(node).__name__)
 
 
+#: Nodes a backend built itself, standing in the source as a Name (see `node_name`).
+_PREBUILT: dict[str, object] = {}
+
+
 def to_node(node: ast.expr):
+    if isinstance(node, ast.Name) and node.id in _PREBUILT:
+        return _PREBUILT[node.id]
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, str):
@@ -189,8 +214,52 @@ def _own_lines(stmt: ast.AST, lines: list[str]) -> bool:
     return first[:stmt.col_offset].strip() in ("", "@") and not last[stmt.end_col_offset:].strip()
 
 
-def split(source: str) -> tuple[str, dict[int, list[str]]]:
+class Prebuilt:
+    """Layout nodes a backend builds directly, to stand in its source by name:
+    big literals then cost neither `ast.parse` nor a conversion."""
+
+    def __init__(self):
+        self.nodes: dict[str, object] = {}
+
+    def name(self, node) -> str:
+        name = f"__orch_node_{len(self.nodes)}__"
+        self.nodes[name] = node
+        return name
+
+
+def lit(value):
+    """A layout node for a Python value: str, int, float, bool, None, list, tuple, dict, set."""
+    if isinstance(value, str):
+        return pystr(value)
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return ("seq", "[", "]", tuple(lit(v) for v in value))
+    if isinstance(value, tuple):
+        return ("seq", "(", ")", tuple(lit(v) for v in value))
+    if isinstance(value, dict):
+        return ("seq", "{", "}", tuple(("pair", lit(k), lit(v)) for k, v in value.items()))
+    if isinstance(value, set | frozenset):
+        return ("seq", "{", "}", tuple(lit(v) for v in sorted(value))) if value else "set()"
+    raise Unsupported(type(value).__name__)
+
+
+def call(func: str, *args, **kwargs):
+    """A layout node for `func(*args, **kwargs)`; args and values are layout nodes."""
+    return ("call", func, (*args, *(("kw", k, v) for k, v in kwargs.items())))
+
+
+def split(source: str, prebuilt: Prebuilt | None = None) -> tuple[str, dict[int, list[str]]]:
     """(the skeleton for black, laid-out lines by placeholder number)."""
+    _PREBUILT.clear()
+    _PREBUILT.update(prebuilt.nodes if prebuilt else {})
+    try:
+        return _split(source)
+    finally:
+        _PREBUILT.clear()
+
+
+def _split(source: str) -> tuple[str, dict[int, list[str]]]:
     tree = ast.parse(source)
     lines = source.split("\n")
     replace: list[tuple[int, int, str, list[str]]] = []  # (first line, last line, kind, laid-out lines)

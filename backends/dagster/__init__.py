@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 
-from compiler import ir, sqlgen
+from compiler import ir, pyfmt, sqlgen
 from backends import runtime_files
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
@@ -174,6 +174,9 @@ class _Package:
         self.keys = asset_keys(project)
         self.owner = project.pipeline_of()
         self.pkg = backend.option("package")
+        # Big literals are built as layout nodes and stand in the module source by name.
+        self.prebuilt = pyfmt.Prebuilt()
+        self.with_timedelta: set[str] = set()
         # Dagster check names are unique per asset; dbt test names need not be.
         self.check_names: dict[str, str] = {}
         taken: set[tuple[str, str]] = set()
@@ -192,54 +195,65 @@ class _Package:
         start = part.start.isoformat() if part.start else "2025-01-01"
         return f"dg.{_PARTITIONS[part.granularity]}(start_date={start!r})"
 
-    def spec(self, asset: ir.Asset, external: bool = False) -> str:
-        args = [repr(self.keys[asset.key])]
+    def partitions_node(self, asset: ir.Asset):
+        part = asset.partitioning
+        start = part.start.isoformat() if part.start else "2025-01-01"
+        return pyfmt.call(f"dg.{_PARTITIONS[part.granularity]}", start_date=pyfmt.lit(start))
+
+    def spec(self, asset: ir.Asset, external: bool = False):
+        """The asset's `dg.AssetSpec(...)`, as a layout node."""
+        lit = pyfmt.lit
         own = self.keys[asset.key]
+        kw = {}
         deps = sorted({tuple(self.keys[u]) for u in asset.upstream if u in self.keys and self.keys[u] != own})
-        deps = [list(d) for d in deps]
         if deps:
-            args.append(f"deps={deps!r}")
+            kw["deps"] = lit([list(d) for d in deps])
         if asset.description:
-            args.append(f"description={asset.description!r}")
+            kw["description"] = lit(asset.description)
         metadata = {"orch/unique_id": asset.key}
         if asset.path:
             metadata["orch/path"] = asset.path
         if isinstance(asset.runner, ir.DbtBuild):
             metadata["orch/dbt_select"] = asset.runner.select
-        args.append(f"metadata={metadata!r}")
+        kw["metadata"] = lit(metadata)
         if not external:
-            args.append("skippable=True")
+            kw["skippable"] = "True"
         if asset.layer:
-            args.append(f"group_name={slug(asset.layer)!r}")
+            kw["group_name"] = lit(slug(asset.layer))
         if _owners(asset.owner):
-            args.append(f"owners={_owners(asset.owner)!r}")
+            kw["owners"] = lit(_owners(asset.owner))
         if _tags(asset):
-            args.append(f"tags={_tags(asset)!r}")
+            kw["tags"] = lit(_tags(asset))
         if _kinds(asset):
-            args.append("kinds={" + ", ".join(repr(k) for k in sorted(_kinds(asset))) + "}")
+            kw["kinds"] = lit(set(_kinds(asset)))
         fresh = asset.freshness
         if fresh is not None and (fresh.max_age or fresh.warn_age):
             fail = fresh.max_age or fresh.warn_age
             warn = fresh.warn_age if fresh.max_age and fresh.warn_age and fresh.warn_age < fresh.max_age else None
-            policy = f"fail_window=timedelta(seconds={int(fail.total_seconds())})"
+            windows = {"fail_window": pyfmt.call("timedelta", seconds=str(int(fail.total_seconds())))}
             if warn:
-                policy += f", warn_window=timedelta(seconds={int(warn.total_seconds())})"
-            args.append(f"freshness_policy=dg.FreshnessPolicy.time_window({policy})")
-        partitions = self.partitions(asset)
-        if partitions:
-            args.append(f"partitions_def={partitions}")
-        return f"dg.AssetSpec({', '.join(args)})"
+                windows["warn_window"] = pyfmt.call("timedelta", seconds=str(int(warn.total_seconds())))
+            kw["freshness_policy"] = pyfmt.call("dg.FreshnessPolicy.time_window", **windows)
+            self.with_timedelta.add(asset.key)
+        if self.partitions(asset):
+            kw["partitions_def"] = self.partitions_node(asset)
+        return pyfmt.call("dg.AssetSpec", lit(own), **kw)
 
-    def check_spec(self, check: ir.Check) -> str:
+    def check_spec(self, check: ir.Check):
+        lit = pyfmt.lit
         params = {p.name: p.value for p in check.params}
         metadata = {"orch/unique_id": check.key, "orch/dbt_select": str(params.get("dbt_select") or check.name)}
-        args = [repr(self.check_names[check.key]), f"asset={self.keys[check.asset]!r}", f"metadata={metadata!r}"]
+        kw = {"asset": lit(self.keys[check.asset]), "metadata": lit(metadata)}
         also = [self.keys[k] for k in check.also if k in self.keys]
         if also:
-            args.append(f"additional_deps={also!r}")
+            kw["additional_deps"] = lit(also)
         if check.blocking:
-            args.append("blocking=True")
-        return f"dg.AssetCheckSpec({', '.join(args)})"
+            kw["blocking"] = "True"
+        return pyfmt.call("dg.AssetCheckSpec", lit(self.check_names[check.key]), **kw)
+
+    def name_of(self, items) -> str:
+        """A list of layout nodes, standing in the source by name."""
+        return self.prebuilt.name(("seq", "[", "]", tuple(items)))
 
     def groups(self):
         """(pipeline, partitions, asset keys): one multi_asset each."""
@@ -258,11 +272,11 @@ class _Package:
 
     def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str]) -> str:
         runner = self.assets[keys[0]].runner
-        specs = "\n".join(f"        {self.spec(self.assets[k])}," for k in keys)
+        specs = self.name_of(self.spec(self.assets[k]) for k in keys)
         checks = sorted((c for k in keys for c in self.checks_of.get(k, ())
                          if c.kind is ir.CheckKind.DBT_TEST and isinstance(self.assets[k].runner, ir.DbtBuild)),
                         key=lambda c: c.key)
-        check_specs = "\n".join(f"        {self.check_spec(c)}," for c in checks)
+        check_specs = self.name_of(self.check_spec(c) for c in checks)
         partitions_arg = f"    partitions_def={partitions},\n" if partitions else ""
         doc = f"{pipeline.name}: {len(keys)} assets, scheduled {pipeline.schedule.cron}."
         if isinstance(runner, ir.DbtBuild):
@@ -278,8 +292,8 @@ class _Package:
                                      f"dagster backend runs one command or SQLMesh asset per multi-asset; "
                                      f"pipeline {pipeline.name} mixes runners", self.assets[keys[0]].origin))
         return (
-            f"@dg.multi_asset(\n    name={name!r},\n    specs=[\n{specs}\n    ],\n"
-            + (f"    check_specs=[\n{check_specs}\n    ],\n" if checks else "")
+            f"@dg.multi_asset(\n    name={name!r},\n    specs={specs},\n"
+            + (f"    check_specs={check_specs},\n" if checks else "")
             + f"{partitions_arg}    can_subset=True,\n    description={doc!r},\n)\n"
             f"def {_ident(name)}(context: dg.AssetExecutionContext):\n{body}\n"
         )
@@ -298,41 +312,34 @@ class _Package:
             ]
             for name, sql, blocking in queries:
                 fn = _ident(f"check_{_check_name(name)}")
-                resource = "duckdb: DuckDBResource" if engine == "duckdb" else "bigquery: BigQueryResource"
-                run = ("    with duckdb.get_connection() as conn:\n        row = conn.execute(SQL).fetchone()"
-                       if engine == "duckdb" else
-                       "    with bigquery.get_client() as client:\n"
-                       "        row = next(iter(client.query(SQL).result()), None)")
-                out.append((fn,
-                    f"@dg.asset_check(asset={self.keys[key]!r}, name={_check_name(name)!r}, blocking={blocking})\n"
-                    f"def {fn}({resource}) -> dg.AssetCheckResult:\n"
-                    f"    SQL = {sql!r}\n{run}\n"
-                    "    return dg.AssetCheckResult(passed=row is not None and all(row), metadata={'sql': SQL})\n"
-                ))
+                node = pyfmt.call("sql_check", asset=pyfmt.lit(self.keys[key]), name=pyfmt.lit(_check_name(name)),
+                                  sql=pyfmt.lit(sql), blocking=repr(bool(blocking)), resource=pyfmt.lit(engine))
+                out.append((fn, f"{fn} = {self.prebuilt.name(node)}\n"))
         return out
 
     def files(self) -> list[OutputFile]:
         header = python_header(self.source)
         layers: dict[str, list[tuple[str, str]]] = defaultdict(list)
         layer_checks: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        layer_keys: dict[str, list[str]] = defaultdict(list)
         schedules: list[str] = []
         engines = set()
         for pipeline, partitions, name, keys in self.groups():
             layer = slug(self.assets[keys[0]].layer or "assets")
             layers[layer].append((_ident(name), self.multi_asset(pipeline, partitions, name, keys)))
             layer_checks[layer].extend(self.health_checks(keys))
+            layer_keys[layer].extend(keys)
             engines |= {self.assets[k].relation.engine for k in keys if self.assets[k].relation}
-            selection = f"dg.AssetSelection.assets(*{[self.keys[k] for k in keys]!r})"
+            lit = pyfmt.lit
+            selection = pyfmt.call("dg.AssetSelection.assets", ("star", "*", lit([self.keys[k] for k in keys])))
             if partitions:
-                schedules.append(
-                    f"dg.build_schedule_from_partitioned_job(dg.define_asset_job({name + '_job'!r}, "
-                    f"selection={selection}), name={name + '_schedule'!r})"
-                )
+                job = pyfmt.call("dg.define_asset_job", lit(name + "_job"), selection=selection)
+                schedule = pyfmt.call("dg.build_schedule_from_partitioned_job", job, name=lit(name + "_schedule"))
             else:
-                schedules.append(
-                    f"dg.ScheduleDefinition(name={name + '_schedule'!r}, cron_schedule={pipeline.schedule.cron!r}, "
-                    f"execution_timezone={pipeline.schedule.timezone!r}, target={selection})"
-                )
+                schedule = pyfmt.call("dg.ScheduleDefinition", name=lit(name + "_schedule"),
+                                      cron_schedule=lit(pipeline.schedule.cron),
+                                      execution_timezone=lit(pipeline.schedule.timezone), target=selection)
+            schedules.append(self.prebuilt.name(schedule))
         files = []
         modules = []
         for layer in sorted(layers):
@@ -340,13 +347,11 @@ class _Package:
             modules.append(module)
             checks = layer_checks[layer]
             everything = "\n".join(code for _, code in (*layers[layer], *checks))
-            imports = ["from datetime import timedelta", ""] if "timedelta(" in everything else []
+            timed = any(k in self.with_timedelta for k in layer_keys[layer])
+            imports = ["from datetime import timedelta", ""] if timed else []
             imports.append("import dagster as dg")
-            if "DuckDBResource" in everything:
-                imports.append("from dagster_duckdb import DuckDBResource")
-            if "BigQueryResource" in everything:
-                imports.append("from dagster_gcp import BigQueryResource")
             helpers = [h for h in ("run_command", "run_dbt") if f"{h}(" in everything]
+            helpers += ["sql_check"] if checks else []
             imports += ["", f"from .{SUPPORT_MODULE} import {', '.join(helpers)}"]
             code = "\n".join([
                 header.rstrip("\n"),
@@ -364,7 +369,7 @@ class _Package:
                 f"asset_checks = [{', '.join(fn for fn, _ in checks)}]",
                 "",
             ])
-            files.append(OutputFile(path=f"{self.pkg}/{module}.py", content=format_python(code)))
+            files.append(OutputFile(path=f"{self.pkg}/{module}.py", content=format_python(code, self.prebuilt)))
 
         built = {tuple(self.keys[a.key]) for a in self.project.assets if a.runner is not None}
         external, seen = [], set()
@@ -373,7 +378,7 @@ class _Package:
             if asset.runner is None and path not in built and path not in seen:
                 seen.add(path)
                 external.append(asset)
-        externals = "\n".join(f"    {self.spec(a, external=True)}," for a in external)
+        externals = self.name_of(self.spec(a, external=True) for a in external)
         resources = []
         if "duckdb" in engines:
             resources.append(f"'duckdb': DuckDBResource(database=dg.EnvVar({self.b.option('duckdb_env')!r}))")
@@ -385,7 +390,7 @@ class _Package:
             "",
             "from __future__ import annotations",
             "",
-            *(["from datetime import timedelta", ""] if "timedelta(" in externals else []),
+            *(["from datetime import timedelta", ""] if any(a.key in self.with_timedelta for a in external) else []),
             "import dagster as dg",
             *(["from dagster_duckdb import DuckDBResource"] if "duckdb" in engines else []),
             *(["from dagster_gcp import BigQueryResource"] if "bigquery" in engines else []),
@@ -393,9 +398,9 @@ class _Package:
             f"from . import {', '.join(sorted([*modules, 'sensors']))}",
             "",
             "# Sources, exposures and unselected models: read or fed by these pipelines, built elsewhere.",
-            f"external_assets = [\n{externals}\n]" if external else "external_assets = []",
+            f"external_assets = {externals}",
             "",
-            f"schedules = [\n{''.join(f'    {s},' + chr(10) for s in schedules)}]",
+            f"schedules = [{', '.join(schedules)}]",
             "",
             "defs = dg.Definitions(",
             f"    assets=[*external_assets{''.join(f', *{m}.assets' for m in sorted(modules))}],",
@@ -406,7 +411,7 @@ class _Package:
             ")",
             "",
         ])
-        files.append(OutputFile(path=f"{self.pkg}/__init__.py", content=format_python(init)))
+        files.append(OutputFile(path=f"{self.pkg}/__init__.py", content=format_python(init, self.prebuilt)))
 
         slas = []
         for pipeline in self.project.pipelines:
@@ -435,7 +440,7 @@ class _Package:
             "]",
             "",
         ])
-        files.append(OutputFile(path=f"{self.pkg}/sensors.py", content=format_python(sensors)))
+        files.append(OutputFile(path=f"{self.pkg}/sensors.py", content=format_python(sensors, self.prebuilt)))
 
         files += runtime_files(f"{self.pkg}/", os.path.join(os.path.dirname(__file__), f"{SUPPORT_MODULE}.py"),
                                self.source)

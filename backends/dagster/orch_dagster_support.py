@@ -165,3 +165,21 @@ def failure_sensor(name: str) -> dg.RunFailureSensorDefinition:
                f"Run {context.dagster_run.run_id} failed: {context.failure_event.message}")
 
     return _sensor
+
+
+def sql_check(*, asset: list[str], name: str, sql: str, blocking: bool, resource: str) -> dg.AssetChecksDefinition:
+    """A SQL health check of `asset`: it passes when the query's first row exists and every
+    value in it is true (the contract of Airflow's SQLCheckOperator, so a check means the
+    same on both platforms). `resource` is the warehouse resource key: duckdb or bigquery."""
+
+    @dg.asset_check(asset=dg.AssetKey(asset), name=name, blocking=blocking, required_resource_keys={resource})
+    def check(context):
+        if resource == "duckdb":
+            with context.resources.duckdb.get_connection() as conn:
+                row = conn.execute(sql).fetchone()
+        else:
+            with context.resources.bigquery.get_client() as client:
+                row = next(iter(client.query(sql).result()), None)
+        return dg.AssetCheckResult(passed=row is not None and all(row), metadata={"sql": sql})
+
+    return check

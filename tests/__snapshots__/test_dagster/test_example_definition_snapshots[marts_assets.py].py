@@ -4,9 +4,8 @@
 from datetime import timedelta
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from .orch_dagster_support import run_dbt
+from .orch_dagster_support import run_dbt, sql_check
 
 DBT = "dbt"
 
@@ -134,13 +133,13 @@ def dbt_marts_daily_partitioned(context: dg.AssetExecutionContext):
     )
 
 
-@dg.asset_check(asset=["marts", "fct_orders"], name="fct_orders_freshness", blocking=True)
-def check_fct_orders_freshness(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    SQL = 'SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"'
-    with duckdb.get_connection() as conn:
-        row = conn.execute(SQL).fetchone()
-    return dg.AssetCheckResult(passed=row is not None and all(row), metadata={"sql": SQL})
-
+check_fct_orders_freshness = sql_check(
+    asset=["marts", "fct_orders"],
+    name="fct_orders_freshness",
+    sql='SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"',
+    blocking=True,
+    resource="duckdb",
+)
 
 assets = [dbt_marts_daily, dbt_marts_daily_partitioned]
 asset_checks = [check_fct_orders_freshness]
