@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from compiler import __version__, backend, codegen, ir, serde
+from compiler import __version__, backend, codegen, ir, serde, stamp
 from compiler.diagnostics import CompileError, Diagnostic, render_all
 from compiler.driver import BuildOptions, build
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
@@ -86,11 +86,16 @@ def _color(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def _report(diagnostics: Sequence[Diagnostic], args: argparse.Namespace) -> None:
+def _rendered(diagnostics: Sequence[Diagnostic], args: argparse.Namespace) -> str:
     if args.format == "json":
-        print(render_all(diagnostics, "json", False), file=sys.stderr)
-    elif diagnostics:
-        print(render_all(diagnostics, "text", _color(args)), file=sys.stderr)
+        return render_all(diagnostics, "json", False)
+    return render_all(diagnostics, "text", _color(args)) if diagnostics else ""
+
+
+def _report(diagnostics: Sequence[Diagnostic], args: argparse.Namespace) -> None:
+    text = _rendered(diagnostics, args)
+    if text:
+        print(text, file=sys.stderr)
 
 
 def describe_inputs(inputs: Sequence[str]) -> str:
@@ -128,6 +133,21 @@ def run_compile(
     check: bool,
 ) -> int:
     """Build once, emit every (backend, folder) target, then write them all."""
+    out_dirs = [out_dir for _, out_dir in targets]
+    settings = {"targets": list(targets), "options": repr(options), "backend_options": list(args.option),
+                "format": args.format, "color": _color(args)}
+    compile_key = stamp.key(inputs, [options.run_results], settings)
+    previous = stamp.load(compile_key, out_dirs)
+    if previous is not None:
+        # Nothing orch reads has changed, and the outputs are as the last compile left them.
+        if previous["report"]:
+            print(previous["report"], file=sys.stderr)
+        if check:
+            print("orch: generated files are up to date", file=sys.stderr)
+        else:
+            for line in previous["summary"]:
+                print(line, file=sys.stderr)
+        return EXIT_OK
     try:
         classes = [backend.load(name) for name in dict.fromkeys(name for name, _ in targets)]
         backend_options = _backend_options(args.option, classes)
@@ -139,7 +159,9 @@ def run_compile(
     by_name = {b.name: b for b in backends}
     for b in backends:
         diagnostics.extend(b.unsupported(project))
-    _report(diagnostics, args)
+    report = _rendered(diagnostics, args)
+    if report:
+        print(report, file=sys.stderr)
     if any(d.is_error for d in diagnostics):
         print(f"orch: {sum(d.is_error for d in diagnostics)} error(s); nothing written", file=sys.stderr)
         return EXIT_ERRORS
@@ -170,6 +192,10 @@ def run_compile(
             )
     if check and status == EXIT_OK:
         print("orch: generated files are up to date", file=sys.stderr)
+    if status == EXIT_OK and (not check or not any(p.changed for p in plans)):
+        total = {p.out_dir: len(p.writes) + len(p.unchanged) for p in plans}
+        stamp.save(compile_key, out_dirs, report,
+                   [f"{d}: 0 written, 0 removed, {n} unchanged" for d, n in total.items()])
     return status
 
 

@@ -557,7 +557,13 @@ class _DagFile:
                 f"{gate} = EmptyOperator(task_id='check_pipeline_health', doc_md="
                 f"{'Succeeds only when every health check of this run passed.'!r})"
             )
-            edges.append(_edge(sorted(health), gate))
+            if len(health) == 1:
+                edges.append(_edge(health, gate))
+            else:
+                # A named list: one edge, and a statement short enough to read.
+                checks_var = self.names("health_checks")
+                body.append(f"{checks_var} = [{', '.join(sorted(health))}]")
+                edges.append(f"{checks_var} >> {gate}")
         if self.need_failure_callback:
             self.lines.append(_FAILURE_CALLBACK)
         helpers = "\n\n".join(self.lines)

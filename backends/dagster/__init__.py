@@ -314,7 +314,8 @@ class _Package:
                 fn = _ident(f"check_{_check_name(name)}")
                 node = pyfmt.call("sql_check", asset=pyfmt.lit(self.keys[key]), name=pyfmt.lit(_check_name(name)),
                                   sql=pyfmt.lit(sql), blocking=repr(bool(blocking)), resource=pyfmt.lit(engine))
-                out.append((fn, f"{fn} = {self.prebuilt.name(node)}\n"))
+                # No blank line between them: a run of adjacent statements is laid out as one block.
+                out.append((fn, f"{fn} = {self.prebuilt.name(node)}"))
         return out
 
     def files(self) -> list[OutputFile]:
@@ -365,6 +366,7 @@ class _Package:
                 "",
                 *(code for _, code in layers[layer]),
                 *(code for _, code in checks),
+                *([""] if checks else []),
                 f"assets = [{', '.join(fn for fn, _ in layers[layer])}]",
                 f"asset_checks = [{', '.join(fn for fn, _ in checks)}]",
                 "",

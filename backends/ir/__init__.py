@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compiler import ir, serde
 from compiler.backend import Backend, OutputFile
-from compiler.codegen import json_document
+from compiler.codegen import json_lines_document
 
 
 class IrBackend(Backend):
@@ -17,4 +17,4 @@ class IrBackend(Backend):
     SUPPORTS_CROSS_PIPELINE = True
 
     def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
-        return [OutputFile(path="project.ir.json", content=json_document(serde.to_dict(project), source))]
+        return [OutputFile(path="project.ir.json", content=json_lines_document(serde.to_dict(project), source))]
