@@ -50,8 +50,14 @@ def dagbag(folder: str) -> dict:
     bag = DagBag(dag_folder=folder)
     return {"dags": len(bag.dags), "tasks": sum(len(d.tasks) for d in bag.dags.values()),
             "edges": sum(len(t.downstream_task_ids) for d in bag.dags.values() for t in d.tasks),
-            "import_errors": {os.path.basename(k): v.strip().splitlines()[-1][:300]
-                              for k, v in bag.import_errors.items()}}
+            "import_errors": {os.path.basename(k): _gist(v) for k, v in bag.import_errors.items()}}
+
+
+def _gist(error: str) -> str:
+    """The line of an import error that says what happened (a timeout says so first)."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    said = [line for line in lines if "timeout" in line.lower() or "Error" in line]
+    return (said or lines or [""])[0][:300]
 
 
 def dagster_load(folder: str, module: str) -> dict:
