@@ -291,9 +291,9 @@ def _split(source: str) -> tuple[str, dict[int, list[str]]]:
     for first, last, kind, laid in sorted(replace):
         if merged and not kind and not merged[-1][2] and merged[-1][1] + 1 == first:
             merged[-1][1] = last
-            merged[-1][3] = merged[-1][3] + laid
+            merged[-1][3].extend(laid)  # in place: a run can be thousands of statements
         else:
-            merged.append([first, last, kind, laid])
+            merged.append([first, last, kind, list(laid)])
     blocks: dict[int, list[str]] = {}
     out: list[str] = []
     cursor = 1

@@ -298,30 +298,24 @@ class _Package:
             f"def {_ident(name)}(context: dg.AssetExecutionContext):\n{body}\n"
         )
 
-    def health_checks(self, keys: list[str]) -> list[tuple[str, str]]:
-        """(function name, code) of an @asset_check per SQL health check of these assets."""
+    def health_checks(self, keys: list[str]) -> list[tuple[str, object]]:
+        """(warehouse, check) of each SQL health check of these assets, as layout nodes."""
         out = []
         for key in keys:
             asset = self.assets[key]
             engine = asset.relation.engine if asset.relation else None
             if engine not in ("duckdb", "bigquery"):
                 continue
-            queries = [
-                (f"{asset.name}_freshness" if check is None else self.check_names[check.key], sql, blocking)
-                for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), engine)
-            ]
-            for name, sql, blocking in queries:
-                fn = _ident(f"check_{_check_name(name)}")
-                node = pyfmt.call("sql_check", asset=pyfmt.lit(self.keys[key]), name=pyfmt.lit(_check_name(name)),
-                                  sql=pyfmt.lit(sql), blocking=repr(bool(blocking)), resource=pyfmt.lit(engine))
-                # No blank line between them: a run of adjacent statements is laid out as one block.
-                out.append((fn, f"{fn} = {self.prebuilt.name(node)}"))
+            for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), engine):
+                name = f"{asset.name}_freshness" if check is None else self.check_names[check.key]
+                out.append((engine, pyfmt.lit({"asset": self.keys[key], "name": _check_name(name), "sql": sql,
+                                               "blocking": bool(blocking)})))
         return out
 
     def files(self) -> list[OutputFile]:
         header = python_header(self.source)
         layers: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        layer_checks: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        layer_checks: dict[str, list[tuple[str, object]]] = defaultdict(list)
         layer_keys: dict[str, list[str]] = defaultdict(list)
         schedules: list[str] = []
         engines = set()
@@ -346,13 +340,18 @@ class _Package:
         for layer in sorted(layers):
             module = f"{layer}_assets"
             modules.append(module)
-            checks = layer_checks[layer]
-            everything = "\n".join(code for _, code in (*layers[layer], *checks))
+            checks = []  # (variable, statement): one multi-asset check per warehouse
+            for engine in sorted({e for e, _ in layer_checks[layer]}):
+                var = f"{layer}_{engine}_health_checks"
+                node = pyfmt.call("sql_checks", name=pyfmt.lit(var), resource=pyfmt.lit(engine),
+                                  checks=("seq", "[", "]", tuple(c for e, c in layer_checks[layer] if e == engine)))
+                checks.append((var, f"{var} = {self.prebuilt.name(node)}"))
+            everything = "\n".join(code for _, code in layers[layer])
             timed = any(k in self.with_timedelta for k in layer_keys[layer])
             imports = ["from datetime import timedelta", ""] if timed else []
             imports.append("import dagster as dg")
             helpers = [h for h in ("run_command", "run_dbt") if f"{h}(" in everything]
-            helpers += ["sql_check"] if checks else []
+            helpers += ["sql_checks"] if checks else []
             imports += ["", f"from .{SUPPORT_MODULE} import {', '.join(helpers)}"]
             code = "\n".join([
                 header.rstrip("\n"),

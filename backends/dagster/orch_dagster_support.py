@@ -167,19 +167,32 @@ def failure_sensor(name: str) -> dg.RunFailureSensorDefinition:
     return _sensor
 
 
-def sql_check(*, asset: list[str], name: str, sql: str, blocking: bool, resource: str) -> dg.AssetChecksDefinition:
-    """A SQL health check of `asset`: it passes when the query's first row exists and every
-    value in it is true (the contract of Airflow's SQLCheckOperator, so a check means the
-    same on both platforms). `resource` is the warehouse resource key: duckdb or bigquery."""
 
-    @dg.asset_check(asset=dg.AssetKey(asset), name=name, blocking=blocking, required_resource_keys={resource})
-    def check(context):
-        if resource == "duckdb":
-            with context.resources.duckdb.get_connection() as conn:
-                row = conn.execute(sql).fetchone()
-        else:
-            with context.resources.bigquery.get_client() as client:
-                row = next(iter(client.query(sql).result()), None)
-        return dg.AssetCheckResult(passed=row is not None and all(row), metadata={"sql": sql})
+def sql_checks(*, name: str, resource: str, checks: list[dict]) -> dg.AssetChecksDefinition:
+    """SQL health checks as one multi-asset check: each passes when its query's first row
+    exists and every value in it is true (the contract of Airflow's SQLCheckOperator, so a
+    check means the same on both platforms). One op runs the selected checks, so thousands
+    of checks cost one definition, not thousands. `resource`: duckdb or bigquery."""
+    specs = [dg.AssetCheckSpec(c["name"], asset=dg.AssetKey(c["asset"]), blocking=c["blocking"]) for c in checks]
+    sql_of = {dg.AssetCheckKey(dg.AssetKey(c["asset"]), c["name"]): c["sql"] for c in checks}
 
-    return check
+    @dg.multi_asset_check(name=name, specs=specs, can_subset=True, required_resource_keys={resource})
+    def run(context):
+        for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_string(), k.name)):
+            sql = sql_of[key]
+            try:
+                if resource == "duckdb":
+                    with context.resources.duckdb.get_connection() as conn:
+                        row = conn.execute(sql).fetchone()
+                else:
+                    with context.resources.bigquery.get_client() as client:
+                        row = next(iter(client.query(sql).result()), None)
+            # One broken query must not hide the other checks' results.
+            except Exception as exc:  # noqa: BLE001
+                yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=False,
+                                          metadata={"sql": sql, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name,
+                                      passed=row is not None and all(row), metadata={"sql": sql})
+
+    return run

@@ -33,6 +33,7 @@ class Cadence:
     """Longest time between two runs: how old data gets just before a run."""
 
 
+@functools.lru_cache(maxsize=1024)
 def cron_problem(cron: str, timezone: str = "UTC") -> str | None:
     """Why a schedule is invalid, or None when it is fine."""
     if cron == "@once":

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from .orch_dagster_support import run_dbt, sql_check
+from .orch_dagster_support import run_dbt, sql_checks
 
 DBT = "dbt"
 
@@ -133,13 +133,18 @@ def dbt_marts_daily_partitioned(context: dg.AssetExecutionContext):
     )
 
 
-check_fct_orders_freshness = sql_check(
-    asset=["marts", "fct_orders"],
-    name="fct_orders_freshness",
-    sql='SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"',
-    blocking=True,
+marts_duckdb_health_checks = sql_checks(
+    name="marts_duckdb_health_checks",
     resource="duckdb",
+    checks=[
+        {
+            "asset": ["marts", "fct_orders"],
+            "name": "fct_orders_freshness",
+            "sql": 'SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"',
+            "blocking": True,
+        },
+    ],
 )
 
 assets = [dbt_marts_daily, dbt_marts_daily_partitioned]
-asset_checks = [check_fct_orders_freshness]
+asset_checks = [marts_duckdb_health_checks]
