@@ -1,5 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_9') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('stg_model_65') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('stg_model_71') }}

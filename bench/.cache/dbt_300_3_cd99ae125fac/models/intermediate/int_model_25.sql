@@ -1,5 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_51') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('stg_model_81') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('stg_model_84') }}

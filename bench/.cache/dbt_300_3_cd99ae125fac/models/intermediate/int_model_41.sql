@@ -1,1 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_5') }}

@@ -1,5 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_19') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('stg_model_64') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('stg_model_81') }}

@@ -1,4 +1,0 @@
-{{ config(materialized='incremental', unique_key='id') }}
-select id, updated_at, amount, event_date from {{ ref('stg_model_81') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('int_model_18') }}

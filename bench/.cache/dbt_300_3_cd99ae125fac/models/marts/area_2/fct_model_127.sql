@@ -1,5 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_68') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('int_model_31') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('fct_model_114') }}

@@ -1,6 +1,0 @@
-{{ config(materialized='incremental', unique_key='id') }}
-select id, updated_at, amount, event_date from {{ ref('stg_model_40') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('int_model_2') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('fct_model_2') }}

@@ -1,5 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_44') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('int_model_24') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('fct_model_70') }}

@@ -1,3 +1,0 @@
-select id, updated_at, amount, event_date from {{ ref('stg_model_69') }}
-union all
-select id, updated_at, amount, event_date from {{ ref('int_model_45') }}
