@@ -56,7 +56,7 @@ def dagbag(folder: str) -> dict:
 def _gist(error: str) -> str:
     """The line of an import error that says what happened (a timeout says so first)."""
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-    said = [line for line in lines if "timeout" in line.lower() or "Error" in line]
+    said = [line for line in lines if "import timeout" in line.lower() or line.startswith(("airflow.", "Error"))]
     return (said or lines or [""])[0][:300]
 
 
