@@ -194,7 +194,7 @@ def run_compile(
         print("orch: generated files are up to date", file=sys.stderr)
     if status == EXIT_OK and (not check or not any(p.changed for p in plans)):
         total = {p.out_dir: len(p.writes) + len(p.unchanged) for p in plans}
-        stamp.save(compile_key, out_dirs, report,
+        stamp.save(compile_key, dict(outputs), report,
                    [f"{d}: 0 written, 0 removed, {n} unchanged" for d, n in total.items()])
     return status
 

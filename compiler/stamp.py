@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points, version
 
 from compiler import __version__, codegen
+from compiler.backend import OutputFile
 
 _CHUNK = 1 << 20
 
@@ -88,21 +89,28 @@ def load(compile_key: str | None, out_dirs: Sequence[str]) -> dict | None:
     return stamp
 
 
-def save(compile_key: str | None, out_dirs: Sequence[str], report: str, summary: Sequence[str]) -> None:
+def save(compile_key: str | None, outputs: Mapping[str, Iterable[OutputFile]], report: str,
+         summary: Sequence[str]) -> None:
+    """Record a successful compile: `outputs` are the files just written into each
+    folder, hashed from memory rather than read back."""
     if compile_key is None:
         return
-    outputs = {}
-    for out_dir in out_dirs:
-        tree = _tree(out_dir)
-        if tree is None:
-            return
-        outputs[os.path.abspath(out_dir)] = tree
-    path = _path(out_dirs)
+    marker = codegen.GENERATED_MARKER.encode()
+    trees = {}
+    for out_dir, files in outputs.items():
+        tree = {}
+        for f in files:
+            data = f.content.encode("utf-8")
+            # As `_tree` sees the folder: only files that carry orch's header.
+            if marker in data[:codegen._HEAD_BYTES]:
+                tree[os.path.normpath(f.path)] = hashlib.sha256(data).hexdigest()
+        trees[os.path.abspath(out_dir)] = tree
+    path = _path(list(outputs))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"key": compile_key, "outputs": outputs, "report": report, "summary": list(summary)}, fh)
+            json.dump({"key": compile_key, "outputs": trees, "report": report, "summary": list(summary)}, fh)
         os.replace(tmp, path)
     except OSError:
         pass  # a stamp only saves time

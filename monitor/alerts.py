@@ -27,7 +27,6 @@ from monitor.config import AlertRouting
 
 log = logging.getLogger("orch.monitor")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-CHANNELS = ("slack", "pagerduty", "email")
 
 
 @attrs.frozen(kw_only=True)

@@ -105,9 +105,8 @@ def _freshness(wh: Warehouse, spec: CheckSpec, now: dt.datetime) -> Result:
         return _result(spec, now, FAIL, f"stale: {what} is {stamp}, {hours}h old (max {max_age:g}h)", hours, max_age)
     warn_after = p.get("warn_after_hours")
     if warn_after is not None and age > dt.timedelta(hours=warn_after):
-        return attrs.evolve(_result(spec, now, PASS, ""), status=WARN,
-                            message=f"ageing: {what} is {stamp}, {hours}h old (warn after {warn_after:g}h, "
-                                    f"max {max_age:g}h)", observed=hours, threshold=max_age)
+        return _result(spec, now, WARN, f"ageing: {what} is {stamp}, {hours}h old (warn after {warn_after:g}h, "
+                                        f"max {max_age:g}h)", hours, max_age)
     return _result(spec, now, PASS, f"fresh: {what} is {stamp}, {hours}h old (max {max_age:g}h)", hours, max_age)
 
 

@@ -229,7 +229,7 @@ def _normalise(doc: dict, text: str, path: str, kind: str, history: str | None) 
         seen[spec.key] = spec.where
         checks.append(spec)
 
-    def freshness_spec(i: int, table: dict, fresh: dict, json_path: list, default_name: str) -> None:
+    def freshness_spec(table: dict, fresh: dict, json_path: list, default_name: str) -> None:
         where = _where(path, text, json_path)
         max_age, warn_after = fresh["max_age_hours"], fresh.get("warn_after_hours")
         if warn_after is not None and warn_after >= max_age:
@@ -244,16 +244,15 @@ def _normalise(doc: dict, text: str, path: str, kind: str, history: str | None) 
                       severity=fresh.get("severity", "error"), critical=table.get("critical", False),
                       owner=table.get("owner"), where=where))
 
-    tables_key = "tables"
-    for i, table in enumerate(doc.get(tables_key) or []):
+    for i, table in enumerate(doc.get("tables") or []):
         if kind == HEALTH:
             fresh_list = _list(table.get("freshness"))
             for j, fresh in enumerate(fresh_list):
-                json_path = [tables_key, i, "freshness"] + ([j] if isinstance(table["freshness"], list) else [])
-                freshness_spec(i, table, fresh, json_path, "freshness" if j == 0 else f"freshness_{j + 1}")
+                json_path = ["tables", i, "freshness"] + ([j] if isinstance(table["freshness"], list) else [])
+                freshness_spec(table, fresh, json_path, "freshness" if j == 0 else f"freshness_{j + 1}")
             rows_list = _list(table.get("row_count"))
             for j, rows in enumerate(rows_list):
-                json_path = [tables_key, i, "row_count"] + ([j] if isinstance(table["row_count"], list) else [])
+                json_path = ["tables", i, "row_count"] + ([j] if isinstance(table["row_count"], list) else [])
                 name = rows.get("name", "row_count" if j == 0 else f"row_count_{j + 1}")
                 add(CheckSpec(key=f"{table['table_id']}/{name}", subject=table["table_id"], kind="row_count",
                               name=name,
@@ -266,9 +265,9 @@ def _normalise(doc: dict, text: str, path: str, kind: str, history: str | None) 
                               kind="custom_sql", name=custom["name"], params={"sql": custom["sql"]},
                               severity=custom.get("severity", "error"), critical=table.get("critical", False),
                               owner=table.get("owner"),
-                              where=_where(path, text, [tables_key, i, "custom_sql", j])))
+                              where=_where(path, text, ["tables", i, "custom_sql", j])))
         else:
-            freshness_spec(i, table, table["freshness_sla"], [tables_key, i, "freshness_sla"], "freshness_sla")
+            freshness_spec(table, table["freshness_sla"], ["tables", i, "freshness_sla"], "freshness_sla")
 
     pipelines = []
     names: dict[str, str] = {}

@@ -47,14 +47,21 @@ def rows_per_day(table_id: str, column: str) -> exp.Select:
     )
 
 
-def jobs_summary(jobs_table: exp.Table) -> exp.Select:
-    """BigQuery jobs created in [@since, @until), per user: counts, failures and
-    bytes billed. SCRIPT parent jobs are left out: their children are counted
-    already, and a parent repeats their bytes billed."""
-    not_script = exp.or_(
-        exp.Is(this=exp.column("statement_type"), expression=exp.Null()),
-        exp.NEQ(this=exp.column("statement_type"), expression=exp.Literal.string("SCRIPT")),
+def _jobs_in_window() -> exp.Expression:
+    """Jobs created in [@since, @until), SCRIPT parent jobs left out: their children
+    are counted already, and a parent repeats their bytes billed."""
+    return exp.and_(
+        exp.GTE(this=exp.column("creation_time"), expression=exp.Placeholder(this=SINCE)),
+        exp.LT(this=exp.column("creation_time"), expression=exp.Placeholder(this=UNTIL)),
+        exp.or_(
+            exp.Is(this=exp.column("statement_type"), expression=exp.Null()),
+            exp.NEQ(this=exp.column("statement_type"), expression=exp.Literal.string("SCRIPT")),
+        ),
     )
+
+
+def jobs_summary(jobs_table: exp.Table) -> exp.Select:
+    """BigQuery jobs in the window, per user: counts, failures and bytes billed."""
     failed = exp.CountIf(this=exp.Not(this=exp.Is(this=exp.column("error_result"), expression=exp.Null())))
     return (
         exp.select(
@@ -65,11 +72,7 @@ def jobs_summary(jobs_table: exp.Table) -> exp.Select:
                          expressions=[exp.Literal.number(0)]).as_("bytes_billed"),
         )
         .from_(jobs_table)
-        .where(exp.and_(
-            exp.GTE(this=exp.column("creation_time"), expression=exp.Placeholder(this=SINCE)),
-            exp.LT(this=exp.column("creation_time"), expression=exp.Placeholder(this=UNTIL)),
-            not_script,
-        ))
+        .where(_jobs_in_window())
         .group_by(exp.column("user_email"))
         .order_by(exp.column("user_email"))
     )
@@ -86,13 +89,8 @@ def failed_jobs(jobs_table: exp.Table, limit: int = 20) -> exp.Select:
             exp.Dot(this=error.copy(), expression=exp.to_identifier("message")).as_("message"),
         )
         .from_(jobs_table)
-        .where(exp.and_(
-            exp.GTE(this=exp.column("creation_time"), expression=exp.Placeholder(this=SINCE)),
-            exp.LT(this=exp.column("creation_time"), expression=exp.Placeholder(this=UNTIL)),
-            exp.Not(this=exp.Is(this=error.copy(), expression=exp.Null())),
-            exp.or_(exp.Is(this=exp.column("statement_type"), expression=exp.Null()),
-                    exp.NEQ(this=exp.column("statement_type"), expression=exp.Literal.string("SCRIPT"))),
-        ))
+        .where(_jobs_in_window())
+        .where(exp.Not(this=exp.Is(this=error.copy(), expression=exp.Null())))
         .order_by(exp.Ordered(this=exp.column("creation_time"), desc=True))
         .limit(limit)
     )

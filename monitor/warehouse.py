@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlglot import exp
@@ -214,6 +214,3 @@ def open_warehouse(spec: WarehouseSpec, region: str = "us") -> Warehouse:
         return DuckDBWarehouse(spec.path or "", spec.timeout_seconds)
     return BigQueryWarehouse(spec.project, spec.location, spec.timeout_seconds, region)
 
-
-def rows_as_dicts(columns: Sequence[str], rows: list[tuple]) -> list[dict]:
-    return [dict(zip(columns, row)) for row in rows]

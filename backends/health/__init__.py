@@ -7,6 +7,8 @@ seed's config format (`table_id`, `freshness.max_age_hours`, `row_count.min_rows
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
 from compiler import ir
 from compiler.backend import OutputFile
@@ -76,6 +78,4 @@ class HealthBackend(MonitorConfigBackend):
 
 
 def hours_of(seconds) -> float:
-    from datetime import timedelta
-
     return hours(timedelta(seconds=float(seconds)))
