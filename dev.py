@@ -53,6 +53,10 @@ def setup(extras: str = "test") -> None:
     constraints = os.path.join(ROOT, "constraints.txt")
     run(*pip, "install", "--quiet", "-c", constraints, "pip", "setuptools", "wheel")
     run(*pip, "install", "--quiet", "-c", constraints, "-e", f"{ROOT}[{extras}]")
+    # dagster-dbt (a benchmark anchor) asks for sqlglot[rs], which brings the
+    # compiled sqlglotc; sqlmesh subclasses sqlglot's parser and cannot import
+    # against the compiled classes. Pure-Python sqlglot serves both.
+    run(*pip, "uninstall", "--quiet", "--yes", "sqlglotc", "sqlglotrs")
     with open(STAMP, "w") as fh:
         fh.write(want)
 

@@ -41,10 +41,12 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--select", "-s", action="append", metavar="SELECTOR",
                        help="dbt node selection (dbt's syntax); repeat or separate with spaces")
     group.add_argument("--exclude", action="append", metavar="SELECTOR", help="dbt nodes to leave out")
-    group.add_argument("--group-by", default="layer", metavar="HOW",
-                       help=f"how assets become pipelines: {' | '.join(GROUP_BY_CHOICES)} (default: layer)")
-    group.add_argument("--schedule", default="@daily",
-                       help="schedule of assets that set none (cron or alias; default: @daily)")
+    group.add_argument("--group-by", metavar="HOW",
+                       help=f"how assets outside a spec's pipelines become pipelines: {' | '.join(GROUP_BY_CHOICES)} "
+                            "(default: the spec's defaults, else layer)")
+    group.add_argument("--schedule",
+                       help="schedule of assets that set none (cron or alias; default: the spec's defaults, "
+                            "else @daily)")
     group.add_argument("--timezone", default="UTC", help="timezone of --schedule (default: UTC)")
     group.add_argument("--dbt-project-dir", help="dbt project the tasks run in (default: the manifest's target/..)")
     group.add_argument("--profiles-dir", help="dbt profiles directory the tasks use")
@@ -62,9 +64,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_options(args: argparse.Namespace) -> BuildOptions:
-    if not validate_group_by(args.group_by):
+    if args.group_by is not None and not validate_group_by(args.group_by):
         raise UsageError(f"--group-by {args.group_by!r}: expected one of {', '.join(GROUP_BY_CHOICES)}")
-    problem = cron_problem(args.schedule, args.timezone)
+    problem = cron_problem(args.schedule, args.timezone) if args.schedule is not None else None
     if problem:
         raise UsageError(f"--schedule: {problem}")
     return BuildOptions(
@@ -74,7 +76,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
         dbt_project_dir=args.dbt_project_dir,
         profiles_dir=args.profiles_dir,
         dbt_target=args.dbt_target,
-        default_schedule=ir.Schedule(cron=args.schedule, timezone=args.timezone),
+        default_schedule=ir.Schedule(cron=args.schedule, timezone=args.timezone) if args.schedule else None,
         run_results=args.run_results,
         runner=args.runner,
     )
@@ -260,6 +262,30 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_fmt(args: argparse.Namespace) -> int:
+    """Rewrite specs in the canonical layout; with --check, only say which would change."""
+    from compiler.frontends import dsl, dsl_syntax
+
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            spec = dsl.read_spec(path)
+        except CompileError as exc:
+            _report(exc.diagnostics, args)
+            status = EXIT_UNUSABLE
+            continue
+        formatted = dsl_syntax.format_spec(spec)
+        if formatted == spec.text:
+            continue
+        if args.check:
+            print(f"would reformat {path}")
+            status = max(status, EXIT_ERRORS)
+        else:
+            codegen.write_text_atomic(path, formatted)
+            print(f"reformatted {path}", file=sys.stderr)
+    return status
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="orch", description="Compile dbt, SQLMesh and .orch specs into orchestration code.")
     parser.add_argument("--version", action="version", version=f"orch {__version__}")
@@ -284,6 +310,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     _add_build_options(p)
     p.set_defaults(func=_cmd_ir)
+
+    p = sub.add_parser("fmt", help="rewrite .orch specs in the canonical layout")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".orch spec files")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is not formatted")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(func=_cmd_fmt)
 
     p = sub.add_parser("backends", help="list installed backends and their capabilities")
     p.add_argument("--format", choices=("text", "json"), default="text")

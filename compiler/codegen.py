@@ -126,15 +126,25 @@ def _black(source: str) -> str:
         formatted = black.format_str(source, mode=mode)
         with contextlib.suppress(OSError):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(formatted)
-            os.replace(tmp, path)
+            write_text_atomic(path, formatted)
     _black_cache[key] = formatted
     return formatted
 
 
 # -- writing ----------------------------------------------------------------
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Replace `path` with `text` so a reader sees the old file or the new one, never half."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 @attrs.frozen(kw_only=True)

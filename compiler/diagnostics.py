@@ -50,6 +50,13 @@ class Code(str, enum.Enum):
     MISSING_BACKEND_OPTION = "E064"
     OUTPUT_CONFLICT = "E070"
     RUNNER_UNAVAILABLE = "E080"
+    SPEC_SYNTAX = "E090"
+    SPEC_UNKNOWN_NAME = "E091"
+    UNKNOWN_ASSET = "E092"
+    DUPLICATE_DEFINITION = "E093"
+    INVALID_VALUE = "E094"
+    BAD_INCLUDE = "E095"
+    SQLMESH_LOAD = "E096"
 
 
 @attrs.frozen(kw_only=True)

@@ -14,8 +14,8 @@ import attrs
 
 from compiler import ir
 from compiler.diagnostics import Code, CompileError, Diagnostic, error
-from compiler.frontends import dbt
-from compiler.grouping import group_pipelines
+from compiler.frontends import dbt, dsl, sqlmesh
+from compiler.grouping import declared_pipeline, group_pipelines
 from compiler.passes import PassContext, run_passes
 
 
@@ -23,11 +23,13 @@ from compiler.passes import PassContext, run_passes
 class BuildOptions:
     select: str | None = None
     exclude: str | None = None
-    group_by: str = "layer"
+    #: None: the spec's `defaults { group_by }`, else "layer".
+    group_by: str | None = None
     dbt_project_dir: str | None = None
     profiles_dir: str | None = None
     dbt_target: str | None = None
-    default_schedule: ir.Schedule = ir.Schedule(cron="@daily")
+    #: None: the spec's `defaults { schedule }`, else @daily.
+    default_schedule: ir.Schedule | None = None
     run_results: str | None = None
     runner: str = "dbt"
 
@@ -50,17 +52,12 @@ def input_kind(path: str) -> str:
     )
 
 
-def _lower(path: str, options: BuildOptions) -> dbt.Lowered:
+def _lower(path: str, options: BuildOptions) -> dbt.Lowered | dsl.SpecLowered:
     kind = input_kind(path)
-    if kind != "dbt":
-        raise CompileError(
-            error(
-                Code.UNKNOWN_INPUT_KIND,
-                f"{'SQLMesh projects' if kind == 'sqlmesh' else '.orch spec files'} are not "
-                "supported by this version of orch yet",
-                ir.Location(path=path),
-            )
-        )
+    if kind == "orch":
+        return dsl.lower_file(path)
+    if kind == "sqlmesh":
+        return sqlmesh.lower(path)
     return dbt.lower_file(
         path,
         dbt.DbtOptions(
@@ -119,10 +116,27 @@ def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, lis
                 )
     checks = {c.key: c for part in lowered for c in part.checks}
     ordered = tuple(sorted(assets.values(), key=lambda a: a.key))
+    specs = [part for part in lowered if isinstance(part, dsl.SpecLowered)]
+    declared: list[ir.Pipeline] = []
+    for spec in specs:
+        for p in spec.pipelines:
+            if any(d.name == p.name for d in declared):
+                diagnostics.append(error(Code.DUPLICATE_DEFINITION, f"pipeline {p.name} is declared twice",
+                                         p.origin))
+                continue
+            declared.append(declared_pipeline(p.name, p.schedule, (assets[k] for k in p.assets), sla=p.sla,
+                                              owner=p.owner, tags=p.tags, origin=p.origin))
+    held = {key for p in declared for key in p.assets}
+    # A spec's defaults apply where the command line left the built-in ones.
+    group_by = options.group_by or next((s.group_by for s in specs if s.group_by), None) or "layer"
+    schedule = options.default_schedule or next(
+        (s.default_schedule for s in specs if s.default_schedule), None) or ir.Schedule(cron="@daily")
+    grouped = group_pipelines([a for a in ordered if a.key not in held], group_by=group_by,
+                              default_schedule=schedule, taken={p.name for p in declared})
     project = ir.Project(
         name="_".join(dict.fromkeys(part.name for part in lowered)),
         assets=ordered,
-        pipelines=group_pipelines(ordered, group_by=options.group_by, default_schedule=options.default_schedule),
+        pipelines=tuple(declared) + grouped,
         checks=tuple(sorted(checks.values(), key=lambda c: c.key)),
     )
     ctx = PassContext(

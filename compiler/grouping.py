@@ -113,9 +113,10 @@ def validate_group_by(group_by: str) -> bool:
 
 
 def group_pipelines(
-    assets: Sequence[ir.Asset], *, group_by: str, default_schedule: ir.Schedule
+    assets: Sequence[ir.Asset], *, group_by: str, default_schedule: ir.Schedule, taken: Iterable[str] = ()
 ) -> tuple[ir.Pipeline, ...]:
-    """One pipeline per (source, group, schedule) for every asset with a runner."""
+    """One pipeline per (source, group, schedule) for every asset with a runner;
+    names in `taken` (pipelines a spec declares) are not reused."""
     buckets: dict[tuple[str, str, ir.Schedule], list[ir.Asset]] = defaultdict(list)
     for asset in assets:
         if asset.runner is None:
@@ -125,7 +126,7 @@ def group_pipelines(
         buckets[(prefix, _group_of(asset, group_by), schedule)].append(asset)
 
     pipelines = []
-    used: set[str] = set()
+    used: set[str] = set(taken)
     for (prefix, group, schedule), members in sorted(
         buckets.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2].cron, kv[0][2].timezone)
     ):
@@ -136,6 +137,22 @@ def group_pipelines(
         used.add(name)
         pipelines.append(_pipeline(name, schedule, prefix, members))
     return tuple(pipelines)
+
+
+def declared_pipeline(name: str, schedule: ir.Schedule, members: Iterable[ir.Asset], *, sla: ir.Sla | None,
+                      owner: str | None, tags: Sequence[str], origin: ir.Location) -> ir.Pipeline:
+    """A pipeline a spec declares: its own settings win over what its members say."""
+    derived = _pipeline(name, schedule, "", members)
+    return ir.Pipeline(
+        name=name,
+        schedule=schedule,
+        assets=derived.assets,
+        inputs=derived.inputs,
+        sla=sla or derived.sla,
+        owner=owner or derived.owner,
+        tags=tuple(sorted(set(tags) | {t for t in derived.tags if t})),
+        origin=origin,
+    )
 
 
 def _pipeline(name: str, schedule: ir.Schedule, prefix: str, members: Iterable[ir.Asset]) -> ir.Pipeline:
@@ -150,7 +167,7 @@ def _pipeline(name: str, schedule: ir.Schedule, prefix: str, members: Iterable[i
             critical=any(s.critical for s in slas),
         )
     owners = {a.owner for a in members if a.owner}
-    tags = {prefix} | {a.layer for a in members if a.layer}
+    tags = {prefix} - {""} | {a.layer for a in members if a.layer}
     if any(a.critical for a in members):
         tags.add("critical")
     return ir.Pipeline(

@@ -65,6 +65,9 @@ class CheckKind(str, enum.Enum):
     VOLUME_ANOMALY = "volume_anomaly"
     DBT_TEST = "dbt_test"
     CUSTOM_SQL = "custom_sql"
+    #: A SQLMesh audit: `sqlmesh run` evaluates it after the model, so backends
+    #: leave it to the runner.
+    SQLMESH_AUDIT = "sqlmesh_audit"
 
 
 @attrs.frozen(kw_only=True)
@@ -154,7 +157,8 @@ class SqlQuery:
     `write_mode` is how: `truncate` (replace the table), `append`, `merge`
     (upsert on `unique_key`), or `view` (replace a view defined by the query).
     `connection` names the platform connection to run it on, when not the
-    backend's default.
+    backend's default. With no destination the SQL is run as written (a spec
+    task's statement), and `write_mode` does not apply.
     """
 
     sql: str
@@ -167,9 +171,11 @@ class SqlQuery:
 
 @attrs.frozen(kw_only=True)
 class Command:
-    """Run a shell command, given as argv so nothing is re-split or re-quoted."""
+    """Run a shell command, given as argv so nothing is re-split or re-quoted,
+    in `cwd` when set (relative paths are taken from where orch ran)."""
 
     argv: tuple[str, ...]
+    cwd: str | None = None
 
 
 Runner = Union[DbtBuild, SqlmeshRun, SqlQuery, Command]

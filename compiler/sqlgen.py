@@ -129,6 +129,8 @@ def create_schema(relation: ir.Relation, dialect: str) -> list[str]:
 
 def write_statements(query: ir.SqlQuery, columns: tuple[str, ...] = ()) -> list[str]:
     """Statements that write the query's result to its destination on a generic SQL engine."""
+    if query.destination is None:
+        return [query.sql]
     target = table(query.destination, query.dialect)
     setup = create_schema(query.destination, query.dialect)
     if query.write_mode == "view":

@@ -33,7 +33,7 @@ def _file_hash(path: str, into=None):
 
 def key(inputs: Sequence[str], extra_files: Iterable[str | None], settings: dict) -> str | None:
     """The hash of what decides a compile's output; None when an input is a folder
-    (a project read file by file is not stamped)."""
+    or a spec (inputs that read further files are not stamped)."""
     digest = hashlib.sha256()
     try:
         black_version = version("black")
@@ -44,7 +44,8 @@ def key(inputs: Sequence[str], extra_files: Iterable[str | None], settings: dict
                                entry_points(group="orch.backends"))}
     digest.update(json.dumps(head, sort_keys=True, default=str).encode())
     for path in [*inputs, *(p for p in extra_files if p)]:
-        if not os.path.isfile(path):
+        # A spec reads includes and imports of its own, which this key would not see.
+        if not os.path.isfile(path) or path.endswith(".orch"):
             return None
         digest.update(os.path.abspath(path).encode() + b"\0")
         _file_hash(path, digest)

@@ -216,12 +216,12 @@ def test_seed_commands_wrap_compile(example_manifest, tmp_path):
             assert not (tmp_path / prog).exists()
 
 
-def test_sqlmesh_and_spec_inputs_are_refused_clearly(tmp_path):
-    spec = tmp_path / "p.orch"
-    spec.write_text("pipeline x {}\n")
-    for path in (spec, tmp_path):
-        result = orch("check", str(path))
-        assert result.returncode == 2 and "error[E004]" in result.stderr and "not supported" in result.stderr
+def test_an_input_of_unknown_kind_is_refused_clearly(tmp_path):
+    odd = tmp_path / "pipeline.yaml"
+    odd.write_text("pipelines: []\n")
+    result = orch("check", str(odd))
+    assert result.returncode == 2 and f"{odd}: error[E004]" in result.stderr
+    assert "manifest.json, a SQLMesh project folder or a .orch spec file" in result.stderr
 
 
 def test_stale_generated_files_are_removed_and_user_files_kept(example_manifest, tmp_path):

@@ -177,6 +177,10 @@ class AirflowBackend(Backend):
                 if not isinstance(asset.runner, ir.DbtBuild):
                     found.append(_skipped(check.origin, f"the dbt test {check.name}: only dbt runs dbt tests, and "
                                                         f"{asset.name} does not run through dbt"))
+            elif check.kind is ir.CheckKind.SQLMESH_AUDIT:
+                if not isinstance(asset.runner, ir.SqlmeshRun):
+                    found.append(_skipped(check.origin, f"the SQLMesh audit {check.name}: {asset.name} does not "
+                                                        "run through SQLMesh"))
             elif check.kind not in _HEALTH_KINDS:
                 found.append(_skipped(check.origin, f"the {check.kind.value} check {check.name}"))
             elif self.check_connection(asset) is None:
@@ -298,7 +302,9 @@ class _DagFile:
 
         self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator")
         query: dict = {"useLegacySql": False}
-        if runner.write_mode == "view":
+        if runner.destination is None:
+            query["query"] = runner.sql
+        elif runner.write_mode == "view":
             query["query"] = sqlgen.create_view(runner)
         elif runner.write_mode == "merge":
             source = attrs.evolve(runner, sql=sqlgen.only_partition(runner.sql, part)) if part else runner
@@ -360,11 +366,13 @@ class _DagFile:
             self.lines.append(self.bash(var, task_id, self.dbt_command(verb, runner, asset), asset,
                                         runner.project_dir, outlets))
         elif isinstance(runner, ir.SqlmeshRun):
-            command = " ".join(shlex.quote(a) for a in ("sqlmesh", "run", "--select-model", runner.model))
+            command = " ".join(shlex.quote(a) for a in ("sqlmesh", "run", "--select-model", runner.model,
+                                                          "--no-auto-upstream"))
             self.lines.append(self.bash(var, task_id, command, asset, runner.project_dir, outlets))
         elif isinstance(runner, ir.Command):
             command = " ".join(shlex.quote(a) for a in runner.argv)
-            self.lines.append(self.bash(var, task_id, command, asset, None, outlets))
+            cwd = os.path.abspath(runner.cwd) if runner.cwd else None
+            self.lines.append(self.bash(var, task_id, command, asset, cwd, outlets))
         elif isinstance(runner, ir.SqlQuery):
             self.lines.append(self.sql_task(var, task_id, runner, asset, outlets))
         else:  # the IR's runner set is closed; a new variant must be handled here

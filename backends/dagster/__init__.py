@@ -259,8 +259,12 @@ class _Package:
         """(pipeline, partitions, asset keys): one multi_asset each."""
         for pipeline in self.project.pipelines:
             by_partitions: dict[str | None, list[str]] = defaultdict(list)
+            own: list[str] = []
             for key in pipeline.assets:
-                by_partitions[self.partitions(self.assets[key])].append(key)
+                if isinstance(self.assets[key].runner, ir.DbtBuild):
+                    by_partitions[self.partitions(self.assets[key])].append(key)
+                else:
+                    own.append(key)
             several = sum(p is not None for p in by_partitions) > 1
             for partitions, keys in sorted(by_partitions.items(), key=lambda kv: kv[0] or ""):
                 name = pipeline.name if partitions is None else f"{pipeline.name}_partitioned"
@@ -269,6 +273,10 @@ class _Package:
                     part = self.assets[keys[0]].partitioning
                     name += f"_{part.granularity}_{slug(str(part.start or 'default'))}"
                 yield pipeline, partitions, name, keys
+            # A command or a SQLMesh model is one process per asset: a multi-asset of its own.
+            for key in own:
+                yield pipeline, self.partitions(self.assets[key]), f"{pipeline.name}_{slug(self.assets[key].name)}", \
+                    [key]
 
     def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str]) -> str:
         runner = self.assets[keys[0]].runner
@@ -283,9 +291,10 @@ class _Package:
             body = (f"    yield from run_dbt(context, dbt=DBT, project_dir={os.path.abspath(runner.project_dir)!r}, "
                     f"profiles_dir={runner.profiles_dir!r}, target={runner.target!r})")
         elif len(keys) == 1 and isinstance(runner, ir.Command):
-            body = f"    yield from run_command(context, {list(runner.argv)!r})"
+            cwd = os.path.abspath(runner.cwd) if runner.cwd else None
+            body = f"    yield from run_command(context, {list(runner.argv)!r}, cwd={cwd!r})"
         elif len(keys) == 1 and isinstance(runner, ir.SqlmeshRun):
-            body = (f"    yield from run_command(context, ['sqlmesh', 'run', '--select-model', {runner.model!r}], "
+            body = (f"    yield from run_command(context, ['sqlmesh', 'run', '--select-model', {runner.model!r}, '--no-auto-upstream'], "
                     f"cwd={os.path.abspath(runner.project_dir)!r})")
         else:
             raise CompileError(error(Code.UNSUPPORTED_BY_BACKEND,

@@ -58,6 +58,8 @@ class DbtOptions:
     #: How models run: through dbt, or as their compiled SQL on BigQuery or
     #: another warehouse. `meta.runner` overrides it per model.
     runner: str = "dbt"
+    #: unique_id -> runner, set by a spec's asset overlays; wins over meta.
+    runners: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -443,7 +445,7 @@ class _Lowering:
     def sql_runner(self, uid: str, node: Mapping[str, Any], meta: Mapping[str, Any],
                    relation: ir.Relation, compiled: Any) -> ir.SqlQuery | None:
         """The model as its compiled SQL, when `--runner` or `meta.runner` asks for that."""
-        choice = self.meta_str(uid, meta, "runner") or self.options.runner
+        choice = self.options.runners.get(uid) or self.meta_str(uid, meta, "runner") or self.options.runner
         if choice not in RUNNERS:
             self.bad_meta(uid, "runner", choice, f"one of {', '.join(RUNNERS)}")
             return None

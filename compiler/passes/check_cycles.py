@@ -40,7 +40,9 @@ def run(project: ir.Project, ctx) -> tuple[ir.Project, list[Diagnostic]]:
             error(
                 Code.CYCLE,
                 f"dependency cycle: {names} ({' -> '.join(cycle)})",
-                assets[cycle[0]].origin,
+                # A spec position (a task's line) is easier to act on than a manifest id.
+                next((assets[k].origin for k in cycle if assets[k].origin.line is not None),
+                     assets[cycle[0]].origin),
             )
         )
     return project, diagnostics

@@ -1,0 +1,856 @@
+"""The .orch spec frontend: lowers spec files (and what they import) into IR.
+
+A spec imports dbt manifests and SQLMesh projects, declares pipelines, lays
+metadata over imported assets, adds health checks and extra tasks. Names
+resolve across all imports at once, so a task may run after a dbt model and
+a SQLMesh model; tables that one tool reads and another builds are joined by
+relation name. docs/spec-language.md is the user's reference.
+
+Syntax errors and include problems stop the compile (exit 2); everything else
+is collected, so one run reports every unknown name and bad value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, timedelta
+
+import attrs
+
+from compiler import ir
+from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from compiler.frontends import dbt, sqlmesh
+from compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
+from compiler.passes.cadence import cron_problem
+
+# --- the shape of the language --------------------------------------------------------------------
+
+STR, INT, DUR, BOOL, STRS, COMMAND, LEVEL, WORD = "str", "int", "dur", "bool", "strs", "command", "level", "word"
+
+_TYPE_NAMES = {
+    STR: "a quoted string",
+    INT: "a whole number",
+    DUR: "a duration such as 90m, 2h or 7d",
+    BOOL: "true or false",
+    STRS: 'a list of strings such as ["a", "b"]',
+    COMMAND: 'a command: a list of arguments ["prog", "arg"] or one string',
+    LEVEL: "warn or error",
+    WORD: "a name",
+}
+
+
+@attrs.frozen
+class Shape:
+    labels: tuple[int, int] = (0, 0)
+    attributes: dict[str, str] = attrs.Factory(dict)
+    blocks: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    label_names: str = ""
+
+
+_CHECK_ATTRS = {"column": STR, "max_age": DUR, "min_rows": INT, "partition_column": STR, "lookback": DUR,
+                "sql": STR, "level": LEVEL, "blocking": BOOL}
+
+SHAPES: dict[str, Shape] = {
+    "defaults": Shape(attributes={"schedule": STR, "timezone": STR, "owner": STR, "retries": INT,
+                                  "retry_delay": DUR, "group_by": STR, "dialect": STR, "connection": STR}),
+    "dbt": Shape((1, 1), {"manifest": STR, "project_dir": STR, "profiles_dir": STR, "target": STR,
+                          "select": STR, "exclude": STR, "runner": STR}, required=("manifest",),
+                 label_names="a name for the import"),
+    "sqlmesh": Shape((1, 1), {"project": STR, "gateway": STR}, required=("project",),
+                     label_names="a name for the import"),
+    "pipeline": Shape((1, 1), {"schedule": STR, "timezone": STR, "sla": DUR, "critical": BOOL, "owner": STR,
+                               "tags": STRS, "assets": STRS, "exclude": STRS, "description": STR},
+                      required=("assets",), label_names="the pipeline's name"),
+    "asset": Shape((1, 1), {"schedule": STR, "timezone": STR, "sla": DUR, "critical": BOOL, "owner": STR,
+                            "tags": STRS, "description": STR, "runner": STR, "retries": INT, "retry_delay": DUR},
+                   blocks=("freshness", "partition", "check"), label_names="an asset name or selector"),
+    "task": Shape((1, 1), {"command": COMMAND, "workdir": STR, "sql": STR, "dialect": STR, "connection": STR, "after": STRS,
+                           "before": STRS, "owner": STR, "tags": STRS, "description": STR, "critical": BOOL,
+                           "sla": DUR, "retries": INT, "retry_delay": DUR, "schedule": STR, "timezone": STR},
+                  blocks=("check",), label_names="the task's name"),
+    "freshness": Shape(attributes={"column": STR, "max_age": DUR, "warn_after": DUR}),
+    "partition": Shape(attributes={"field": STR, "granularity": WORD, "type": STR, "start": STR},
+                       required=("field",)),
+    "check": Shape((1, 2), dict(_CHECK_ATTRS), label_names='the check kind ("freshness", "row_count" or "sql") '
+                                                          "and an optional name"),
+}
+TOP_LEVEL = ("defaults", "dbt", "sqlmesh", "pipeline", "asset", "task")
+CHECK_KINDS = {"freshness": ir.CheckKind.FRESHNESS, "row_count": ir.CheckKind.ROW_COUNT, "sql": ir.CheckKind.CUSTOM_SQL}
+_CHECK_REQUIRED = {"freshness": ("column", "max_age"), "row_count": ("min_rows",), "sql": ("sql",)}
+_CHECK_ALLOWED = {"freshness": {"column", "max_age", "level", "blocking"},
+                  "row_count": {"min_rows", "partition_column", "lookback", "level", "blocking"},
+                  "sql": {"sql", "level", "blocking"}}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z]+)")
+_GRANULARITIES = ("hour", "day", "month", "year")
+SELECTOR_METHODS = ("layer", "tag", "source", "kind", "path", "import")
+_SOURCES = {ir.AssetKind.MODEL: "dbt", ir.AssetKind.SEED: "dbt", ir.AssetKind.SNAPSHOT: "dbt",
+            ir.AssetKind.SOURCE: "source", ir.AssetKind.EXPOSURE: "dbt", ir.AssetKind.SQLMESH_MODEL: "sqlmesh",
+            ir.AssetKind.TASK: "task"}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`90m`, `2h`, `7d`, `1w`, `30s` (decimals allowed); None when the unit is unknown."""
+    match = _DURATION.fullmatch(text)
+    if not match or match.group(2) not in _UNITS:
+        return None
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+@attrs.frozen(kw_only=True)
+class DeclaredPipeline:
+    name: str
+    schedule: ir.Schedule
+    assets: tuple[str, ...]
+    sla: ir.Sla | None
+    owner: str | None
+    tags: tuple[str, ...]
+    origin: ir.Location
+
+
+@attrs.frozen(kw_only=True)
+class SpecLowered:
+    """What a spec contributes: assets and checks, plus its own pipelines and defaults."""
+
+    name: str
+    assets: tuple[ir.Asset, ...]
+    checks: tuple[ir.Check, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    pipelines: tuple[DeclaredPipeline, ...] = ()
+    group_by: str | None = None
+    default_schedule: ir.Schedule | None = None
+
+
+# --- loading files --------------------------------------------------------------------------------
+
+
+def read_spec(path: str, where: ir.Location | None = None) -> Spec:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise CompileError(error(Code.BAD_INCLUDE if where else Code.UNREADABLE_INPUT,
+                                 f"cannot read {path}: no such file", where or ir.Location(path=path))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CompileError(error(Code.BAD_INCLUDE if where else Code.UNREADABLE_INPUT,
+                                 f"cannot read {path}: {reason}", where or ir.Location(path=path))) from None
+    return parse(text, path)
+
+
+def _include_error(message: str, where: ir.Location | None, text: str | None) -> CompileError:
+    if where is not None and text is not None:
+        message += excerpt(text, where.line, where.col)
+    return CompileError(error(Code.BAD_INCLUDE, message, where))
+
+
+def load(path: str) -> list[Spec]:
+    """The spec at `path` and everything it includes, each file once, in include order."""
+    specs: list[Spec] = []
+    seen: set[str] = set()
+
+    def visit(file: str, stack: tuple[str, ...], where: ir.Location | None, text: str | None) -> None:
+        real = os.path.realpath(file)
+        if real in stack:
+            chain = " -> ".join(os.path.relpath(s) for s in (*stack, real))
+            raise _include_error(f"include cycle: {chain}", where, text)
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            spec = read_spec(file, where)
+        except CompileError as exc:
+            if where is None or exc.diagnostics[0].code is not Code.BAD_INCLUDE:
+                raise
+            raise _include_error(exc.diagnostics[0].message, where, text) from None
+        specs.append(spec)
+        for item in spec.items:
+            if isinstance(item, Include):
+                target = os.path.normpath(os.path.join(os.path.dirname(file), item.path.value))
+                visit(target, (*stack, real), _at(spec, item.path), spec.text)
+    visit(path, (), None, None)
+    return specs
+
+
+def _at(spec: Spec, node) -> ir.Location:
+    return ir.Location(path=spec.path, line=node.line, col=node.col)
+
+
+# --- lowering -------------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Item:
+    """A block with the spec it is written in."""
+
+    spec: Spec
+    block: Block
+
+    @property
+    def label(self) -> str:
+        return self.block.labels[0].value if self.block.labels else ""
+
+
+class _Lowering:
+    def __init__(self, path: str):
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+        self.specs = load(path)
+        self.base = os.path.dirname(path)
+
+    # diagnostics with the source line and a caret
+    def report(self, code: Code, message: str, spec: Spec, node, level: str = "error") -> None:
+        text = message + excerpt(spec.text, node.line, node.col)
+        make = error if level == "error" else warning
+        self.diagnostics.append(make(code, text, _at(spec, node)))
+
+    def unknown(self, what: str, name: str, choices: Iterable[str], spec: Spec, node, code=Code.SPEC_UNKNOWN_NAME):
+        close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        self.report(code, f"unknown {what} {name!r}{hint}", spec, node)
+
+    # --- shapes and values
+    def check_shape(self, spec: Spec, block: Block, allowed: Sequence[str]) -> bool:
+        if block.type not in allowed:
+            self.unknown("block" if allowed is TOP_LEVEL else "block inside here", block.type, allowed, spec, block)
+            return False
+        shape = SHAPES[block.type]
+        low, high = shape.labels
+        if not low <= len(block.labels) <= high:
+            if high == 0:
+                self.report(Code.SPEC_UNKNOWN_NAME, f"{block.type} takes no label", spec, block.labels[0])
+            else:
+                self.report(Code.SPEC_UNKNOWN_NAME, f"{block.type} needs {shape.label_names}, in quotes: "
+                            f'{block.type} "..." {{ }}', spec, block)
+            return False
+        ok = True
+        seen: dict[str, Attribute] = {}
+        for member in block.members:
+            if isinstance(member, Block):
+                if member.type not in shape.blocks:
+                    choices = list(shape.blocks) + list(shape.attributes)
+                    self.unknown(f"block inside {block.type}", member.type, choices, spec, member)
+                    ok = False
+                continue
+            if member.name not in shape.attributes:
+                self.unknown(f"attribute of {block.type}", member.name, shape.attributes, spec, member)
+                ok = False
+            elif member.name in seen:
+                first = seen[member.name]
+                self.report(Code.DUPLICATE_DEFINITION, f"{member.name} is set twice in this {block.type} "
+                            f"(first at line {first.line})", spec, member)
+                ok = False
+            else:
+                seen[member.name] = member
+                if not self.check_type(spec, member, shape.attributes[member.name]):
+                    ok = False
+        for name in shape.required:
+            if name not in seen:
+                self.report(Code.SPEC_UNKNOWN_NAME, f"{block.type} {self.label_text(block)}needs {name} = ...",
+                            spec, block)
+                ok = False
+        return ok
+
+    @staticmethod
+    def label_text(block: Block) -> str:
+        return f"{block.labels[0].value!r} " if block.labels else ""
+
+    def check_type(self, spec: Spec, attr: Attribute, kind: str) -> bool:
+        value = attr.value
+        good = {
+            STR: value.kind in ("string", "long_string"),
+            INT: value.kind == "number" and isinstance(value.value, int) and value.value >= 0,
+            DUR: value.kind == "duration",
+            BOOL: value.kind == "word" and value.value in ("true", "false"),
+            STRS: value.kind == "list" and all(e.kind in ("string", "long_string") for e in value.value),
+            COMMAND: value.kind in ("string", "long_string") or (
+                value.kind == "list" and bool(value.value) and all(e.kind == "string" for e in value.value)),
+            LEVEL: value.kind in ("word", "string") and value.value in ("warn", "error"),
+            WORD: value.kind in ("word", "string"),
+        }[kind]
+        if not good:
+            self.report(Code.INVALID_VALUE, f"{attr.name} expects {_TYPE_NAMES[kind]}, not {value.describe()}",
+                        spec, value)
+            return False
+        if kind == DUR:
+            parsed = parse_duration(value.text)
+            if parsed is None:
+                self.report(Code.INVALID_VALUE, f"bad duration {value.text!r}: write a number and a unit, "
+                            "s, m, h, d or w (90m, 2h, 7d)", spec, value)
+                return False
+            if parsed <= timedelta(0):
+                self.report(Code.NON_POSITIVE_DURATION, f"{attr.name} must be longer than zero, not {value.text}",
+                            spec, value)
+                return False
+        return True
+
+    def values(self, block: Block) -> dict[str, object]:
+        """Attribute name -> Python value (durations as timedelta, lists as lists of str)."""
+        out: dict[str, object] = {}
+        for attr in block.attributes():
+            out[attr.name] = self.plain(attr.value)
+        return out
+
+    def plain(self, value: Value) -> object:
+        if value.kind == "list":
+            return [self.plain(e) for e in value.value]
+        if value.kind == "duration":
+            return parse_duration(value.text)
+        if value.kind == "word" and value.value in ("true", "false"):
+            return value.value == "true"
+        return value.value
+
+    @staticmethod
+    def attr(block: Block, name: str) -> Attribute | None:
+        return next((a for a in block.attributes() if a.name == name), None)
+
+    # --- the whole run
+    def run(self) -> SpecLowered:
+        items: dict[str, list[_Item]] = {t: [] for t in TOP_LEVEL}
+        for spec in self.specs:
+            for node in spec.items:
+                if isinstance(node, Block) and self.check_shape(spec, node, TOP_LEVEL):
+                    items[node.type].append(_Item(spec, node))
+                    for child in node.blocks():
+                        self.check_nested(spec, child)
+        self.defaults = self.lower_defaults(items["defaults"])
+        self.unique_labels(items, ("dbt", "sqlmesh"), "import")
+        self.unique_labels(items, ("pipeline",), "pipeline")
+        self.unique_labels(items, ("task",), "task")
+        self.unique_labels(items, ("asset",), "asset block")
+
+        self.assets: dict[str, ir.Asset] = {}
+        self.checks: list[ir.Check] = []
+        self.import_of: dict[str, str] = {}
+        names: list[str] = []
+        for item in items["dbt"] + items["sqlmesh"]:
+            self.lower_import(item, items["asset"])
+            names.append(item.label)
+        self.join_by_relation()
+        self.tasks = {item.label: item for item in items["task"]}
+        for item in items["task"]:
+            self.lower_task(item)
+        self.index()
+        for item in items["task"]:
+            self.wire_task(item)
+        self.schedule_set_by: dict[str, _Item] = {}
+        for item in items["asset"]:
+            self.overlay(item)
+        pipelines = self.lower_pipelines(items["pipeline"])
+        schedule = self.defaults.get("schedule")
+        return SpecLowered(
+            name="_".join(dict.fromkeys(names)) or os.path.splitext(os.path.basename(self.path))[0],
+            assets=tuple(self.assets[k] for k in sorted(self.assets)),
+            checks=tuple(sorted(self.checks, key=lambda c: c.key)),
+            diagnostics=tuple(self.diagnostics),
+            pipelines=tuple(pipelines),
+            group_by=self.defaults.get("group_by"),
+            default_schedule=ir.Schedule(cron=schedule, timezone=self.defaults.get("timezone") or "UTC")
+            if schedule else None,
+        )
+
+    def check_nested(self, spec: Spec, block: Block) -> None:
+        parent_ok = block.type in SHAPES
+        if not parent_ok:
+            return  # reported by the parent's shape check
+        if not self.check_shape(spec, block, tuple(SHAPES)):
+            return
+        if block.type == "check":
+            kind = block.labels[0].value
+            if kind not in CHECK_KINDS:
+                self.unknown("check kind", kind, CHECK_KINDS, spec, block.labels[0])
+                return
+            present = {a.name for a in block.attributes()}
+            for name in sorted(present - _CHECK_ALLOWED[kind]):
+                attr = self.attr(block, name)
+                self.report(Code.SPEC_UNKNOWN_NAME, f"a {kind} check has no {name} (it takes "
+                            f"{', '.join(sorted(_CHECK_ALLOWED[kind]))})", spec, attr)
+            for name in _CHECK_REQUIRED[kind]:
+                if name not in present:
+                    self.report(Code.SPEC_UNKNOWN_NAME, f"a {kind} check needs {name} = ...", spec, block)
+        if block.type == "partition":
+            granularity = self.attr(block, "granularity")
+            if granularity is not None and granularity.value.value not in _GRANULARITIES:
+                self.unknown("granularity", str(granularity.value.value), _GRANULARITIES, spec, granularity.value,
+                             code=Code.INVALID_VALUE)
+            start = self.attr(block, "start")
+            if start is not None and _date(start.value.value) is None:
+                self.report(Code.INVALID_VALUE, f"start expects a date such as \"2024-01-01\", not "
+                            f"{start.value.value!r}", spec, start.value)
+
+    def unique_labels(self, items: dict[str, list[_Item]], kinds: Sequence[str], what: str) -> None:
+        seen: dict[str, _Item] = {}
+        for kind in kinds:
+            kept = []
+            for item in items[kind]:
+                first = seen.get(item.label)
+                if first is not None:
+                    self.report(Code.DUPLICATE_DEFINITION, f"{what} {item.label!r} is defined twice (first at "
+                                f"{_at(first.spec, first.block)})", item.spec, item.block.labels[0])
+                    continue
+                seen[item.label] = item
+                kept.append(item)
+            items[kind] = kept
+
+    def lower_defaults(self, items: list[_Item]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        where: dict[str, _Item] = {}
+        for item in items:
+            for attr in item.block.attributes():
+                if attr.name in out:
+                    first = where[attr.name]
+                    self.report(Code.DUPLICATE_DEFINITION, f"default {attr.name} is set twice (first at "
+                                f"{_at(first.spec, first.block)})", item.spec, attr)
+                    continue
+                out[attr.name] = self.plain(attr.value)
+                where[attr.name] = item
+        schedule = out.get("schedule")
+        if isinstance(schedule, str):
+            attr = self.attr(where["schedule"].block, "schedule")
+            if not self.valid_schedule(where["schedule"].spec, attr, schedule, out.get("timezone") or "UTC"):
+                del out["schedule"]
+        group_by = out.get("group_by")
+        if group_by is not None:
+            from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
+
+            if not validate_group_by(str(group_by)):
+                attr = self.attr(where["group_by"].block, "group_by")
+                self.unknown("group_by", str(group_by), GROUP_BY_CHOICES, where["group_by"].spec, attr.value,
+                             code=Code.INVALID_VALUE)
+                del out["group_by"]
+        return out
+
+    def valid_schedule(self, spec: Spec, attr: Attribute | None, cron: str, timezone: str) -> bool:
+        problem = cron_problem(cron, timezone)
+        if problem and attr is not None:
+            self.report(Code.INVALID_CRON, problem, spec, attr.value)
+        return not problem
+
+    def relative(self, spec: Spec, path: str) -> str:
+        """A path written in a spec is relative to that spec's folder."""
+        joined = os.path.join(os.path.dirname(spec.path), os.path.expanduser(path))
+        return os.path.normpath(joined) if not os.path.isabs(path) else path
+
+    # --- imports
+    def lower_import(self, item: _Item, overlays: list[_Item]) -> None:
+        values = self.values(item.block)
+        if item.block.type == "dbt":
+            manifest = self.relative(item.spec, str(values["manifest"]))
+            options = dbt.DbtOptions(
+                select=values.get("select"), exclude=values.get("exclude"),
+                project_dir=self.relative(item.spec, values["project_dir"]) if "project_dir" in values else None,
+                profiles_dir=self.relative(item.spec, values["profiles_dir"]) if "profiles_dir" in values else None,
+                target=values.get("target"), runner=values.get("runner") or "dbt",
+            )
+            if options.runner not in dbt.RUNNERS:
+                attr = self.attr(item.block, "runner")
+                self.unknown("runner", options.runner, dbt.RUNNERS, item.spec, attr.value, code=Code.INVALID_VALUE)
+                options = attrs.evolve(options, runner="dbt")
+            loaded = dbt.load_manifest(manifest)
+            lowered = dbt.lower(loaded, manifest, options)
+            runners = self.runner_overlays(item, lowered, overlays)
+            if runners:
+                lowered = dbt.lower(loaded, manifest, attrs.evolve(options, runners=runners))
+        else:
+            project = self.relative(item.spec, str(values["project"]))
+            lowered = sqlmesh.lower(project, sqlmesh.SqlmeshOptions(gateway=values.get("gateway")))
+        self.diagnostics.extend(lowered.diagnostics)
+        for asset in lowered.assets:
+            first = self.assets.get(asset.key)
+            if first is not None and first != asset:
+                self.report(Code.DUPLICATE_ASSET, f"{asset.key} is imported twice (also by "
+                            f"{self.import_of[asset.key]!r})", item.spec, item.block)
+                continue
+            self.assets[asset.key] = asset
+            self.import_of.setdefault(asset.key, item.label)
+        self.checks.extend(lowered.checks)
+
+    def runner_overlays(self, item: _Item, lowered: dbt.Lowered, overlays: list[_Item]) -> dict[str, str]:
+        """unique_id -> runner for this import's models that an asset block gives a runner."""
+        out: dict[str, str] = {}
+        wanted = [o for o in overlays if self.attr(o.block, "runner") is not None]
+        if not wanted:
+            return out
+        assets = {a.key: a for a in lowered.assets}
+        index = _Index(assets, {k: item.label for k in assets})
+        for overlay in wanted:
+            runner = self.attr(overlay.block, "runner").value.value
+            for key in index.select(overlay.label):
+                if assets[key].runner is not None:
+                    out[key] = runner
+        return out
+
+    def join_by_relation(self) -> None:
+        """Point reads of a runner-less table (a dbt source, a SQLMesh external) at
+        the asset that builds that table in another import, if one does."""
+        builders: dict[tuple, str] = {}
+        for asset in self.assets.values():
+            if asset.runner is not None and asset.relation is not None:
+                for key in _relation_keys(asset.relation):
+                    builders.setdefault(key, asset.key)
+        replace: dict[str, str] = {}
+        for asset in self.assets.values():
+            if asset.runner is None and asset.relation is not None:
+                for key in _relation_keys(asset.relation):
+                    if key in builders:
+                        replace[asset.key] = builders[key]
+                        break
+        if not replace:
+            return
+        for key, asset in list(self.assets.items()):
+            upstream = tuple(dict.fromkeys(replace.get(u, u) if replace.get(u) != key else u
+                                           for u in asset.upstream))
+            if upstream != asset.upstream:
+                self.assets[key] = attrs.evolve(asset, upstream=upstream)
+        # A SQLMesh external that is now known to be another import's table has no more readers.
+        readers = {u for a in self.assets.values() for u in a.upstream}
+        checked = {c.asset for c in self.checks}
+        for key in replace:
+            if key.startswith("sqlmesh.external.") and key not in readers and key not in checked:
+                del self.assets[key]
+
+    # --- tasks
+    def lower_task(self, item: _Item) -> None:
+        values = self.values(item.block)
+        spec, block = item.spec, item.block
+        name = item.label
+        key = f"task.{name}"
+        origin = _at(spec, block)
+        runner: ir.Runner | None = None
+        if ("command" in values) == ("sql" in values):
+            self.report(Code.SPEC_UNKNOWN_NAME, f"task {name!r} needs exactly one of command = [...] or sql = "
+                        "\"...\"", spec, block)
+        elif "command" in values:
+            command = values["command"]
+            if isinstance(command, str):
+                try:
+                    argv = tuple(shlex.split(command))
+                except ValueError as exc:
+                    self.report(Code.INVALID_VALUE, f"command cannot be split into arguments: {exc}", spec,
+                                self.attr(block, "command").value)
+                    argv = ()
+            else:
+                argv = tuple(command)
+            if argv:
+                workdir = values.get("workdir")
+                runner = ir.Command(argv=argv, cwd=os.path.relpath(self.relative(spec, workdir))
+                                    if workdir else None)
+            elif isinstance(command, str):
+                self.report(Code.INVALID_VALUE, "command is empty", spec, self.attr(block, "command").value)
+        else:
+            dialect = values.get("dialect") or self.defaults.get("dialect") or self.only_engine()
+            if not dialect:
+                self.report(Code.SPEC_UNKNOWN_NAME, f"task {name!r} runs SQL but no dialect is known: set "
+                            "dialect = \"duckdb\" (or in defaults)", spec, block)
+            else:
+                runner = ir.SqlQuery(sql=str(values["sql"]), dialect=str(dialect),
+                                     connection=values.get("connection") or self.defaults.get("connection"))
+        clash = next((a for a in self.assets.values() if a.name == name), None)
+        if clash is not None:
+            self.report(Code.DUPLICATE_DEFINITION, f"task {name!r} has the name of {clash.key} "
+                        f"(from {self.import_of.get(clash.key)!r}); names must be unique across sources",
+                        spec, block.labels[0])
+            return
+        schedule = None
+        if "schedule" in values and self.valid_schedule(spec, self.attr(block, "schedule"), values["schedule"],
+                                                        values.get("timezone") or "UTC"):
+            schedule = ir.Schedule(cron=values["schedule"], timezone=values.get("timezone") or "UTC")
+        self.assets[key] = ir.Asset(
+            key=key, name=name, kind=ir.AssetKind.TASK, origin=origin, runner=runner,
+            owner=values.get("owner") or self.defaults.get("owner"), tags=tuple(values.get("tags") or ()),
+            critical=bool(values.get("critical", False)), description=values.get("description"),
+            sla=ir.Sla(complete_within=values["sla"], critical=bool(values.get("critical", False)))
+            if "sla" in values else None,
+            retries=values.get("retries", self.defaults.get("retries")),
+            retry_delay=values.get("retry_delay", self.defaults.get("retry_delay")),
+            schedule=schedule, layer="tasks", path=os.path.relpath(spec.path, self.base or "."),
+        )
+        self.import_of[key] = "tasks"
+        for child in block.blocks():
+            self.lower_check(spec, child, key, name)
+
+    def only_engine(self) -> str | None:
+        engines = {a.relation.engine for a in self.assets.values() if a.relation and a.relation.engine}
+        return engines.pop() if len(engines) == 1 else None
+
+    def index(self) -> None:
+        self.idx = _Index(self.assets, self.import_of)
+
+    def resolve(self, spec: Spec, value: Value, what: str) -> list[str]:
+        """Keys an asset reference or selector names; reports and returns [] when none."""
+        text = str(value.value)
+        try:
+            keys = self.idx.select(text)
+        except ValueError as exc:
+            self.report(Code.INVALID_VALUE, str(exc), spec, value)
+            return []
+        if not keys:
+            base = text.strip("+")
+            if ":" in base or any(ch in base for ch in "*?["):
+                self.report(Code.UNKNOWN_ASSET, f"{what} {text!r} matches no asset", spec, value)
+            else:
+                self.unknown(what, text, self.idx.names(), spec, value, code=Code.UNKNOWN_ASSET)
+        return keys
+
+    def wire_task(self, item: _Item) -> None:
+        key = f"task.{item.label}"
+        if key not in self.assets:
+            return
+        for name, edge in (("after", "after"), ("before", "before")):
+            attr = self.attr(item.block, name)
+            if attr is None or attr.value.kind != "list":
+                continue
+            for element in attr.value.value:
+                for other in self.resolve(item.spec, element, f"asset in {edge}"):
+                    if other == key:
+                        self.report(Code.CYCLE, f"task {item.label!r} cannot run {edge} itself", item.spec, element)
+                        continue
+                    if edge == "after":
+                        asset = self.assets[key]
+                        self.assets[key] = attrs.evolve(asset, upstream=tuple(dict.fromkeys((*asset.upstream,
+                                                                                              other))))
+                    else:
+                        asset = self.assets[other]
+                        self.assets[other] = attrs.evolve(asset, upstream=tuple(dict.fromkeys((*asset.upstream,
+                                                                                                key))))
+
+    # --- overlays and checks
+    def overlay(self, item: _Item) -> None:
+        spec, block = item.spec, item.block
+        keys = self.resolve(spec, block.labels[0], "asset")
+        values = self.values(block)
+        freshness = next((b for b in block.blocks() if b.type == "freshness"), None)
+        partition = next((b for b in block.blocks() if b.type == "partition"), None)
+        changes: dict[str, object] = {}
+        for name in ("owner", "description", "retries", "retry_delay", "critical"):
+            if name in values:
+                changes[name] = values[name]
+        if "schedule" in values and self.valid_schedule(spec, self.attr(block, "schedule"), values["schedule"],
+                                                        values.get("timezone") or "UTC"):
+            changes["schedule"] = ir.Schedule(cron=values["schedule"], timezone=values.get("timezone") or "UTC")
+        if freshness is not None:
+            f = self.values(freshness)
+            if "max_age" not in f and "warn_after" not in f:
+                self.report(Code.SPEC_UNKNOWN_NAME, "freshness needs max_age = ... or warn_after = ...", spec,
+                            freshness)
+            else:
+                changes["freshness"] = ir.Freshness(timestamp_column=f.get("column"), max_age=f.get("max_age"),
+                                                    warn_age=f.get("warn_after"))
+        if partition is not None:
+            p = self.values(partition)
+            granularity = str(p.get("granularity") or "day")
+            if granularity in _GRANULARITIES:
+                changes["partitioning"] = ir.Partitioning(
+                    field=str(p["field"]), data_type=str(p.get("type") or ("timestamp" if granularity == "hour"
+                                                                           else "date")),
+                    granularity=granularity, start=_date(p.get("start")))
+        for key in keys:
+            asset = self.assets[key]
+            update = dict(changes)
+            if "tags" in values:
+                update["tags"] = tuple(dict.fromkeys((*asset.tags, *values["tags"])))
+            if "sla" in values:
+                update["sla"] = ir.Sla(complete_within=values["sla"],
+                                       critical=bool(values.get("critical", asset.critical)))
+            if "schedule" in update:
+                self.schedule_set_by[key] = item
+            self.assets[key] = attrs.evolve(asset, **update)
+            for child in block.blocks():
+                if child.type == "check":
+                    self.lower_check(spec, child, key, asset.name)
+
+    def lower_check(self, spec: Spec, block: Block, asset_key: str, asset_name: str) -> None:
+        kind = block.labels[0].value
+        if kind not in CHECK_KINDS:
+            return
+        values = self.values(block)
+        if any(name not in values for name in _CHECK_REQUIRED[kind]):
+            return
+        name = block.labels[1].value if len(block.labels) > 1 else f"{kind}_{asset_name}"
+        params: list[ir.Param] = []
+        if kind == "freshness":
+            params = [ir.Param(name="column", value=str(values["column"])),
+                      ir.Param(name="max_age_seconds", value=int(values["max_age"].total_seconds()))]
+        elif kind == "row_count":
+            params = [ir.Param(name="min_rows", value=int(values["min_rows"]))]
+            if "partition_column" in values:
+                params.append(ir.Param(name="partition_column", value=str(values["partition_column"])))
+            if "lookback" in values:
+                days = values["lookback"].total_seconds() / 86400
+                if days != int(days):
+                    self.report(Code.INVALID_VALUE, "lookback is counted in whole days (1d, 7d)", spec,
+                                self.attr(block, "lookback").value)
+                    return
+                params.append(ir.Param(name="lookback_days", value=int(days)))
+        else:
+            params = [ir.Param(name="sql", value=str(values["sql"]))]
+        level = values.get("level", "error")
+        key = f"orch.check.{asset_key}.{name}"
+        if any(c.key == key for c in self.checks):
+            self.report(Code.DUPLICATE_DEFINITION, f"{asset_name} already has a check named {name!r}; name this "
+                        f'one: check "{kind}" "another_name" {{ }}', spec, block)
+            return
+        self.checks.append(ir.Check(
+            key=key, name=name, asset=asset_key, kind=CHECK_KINDS[kind], origin=_at(spec, block),
+            params=tuple(params), severity=ir.Severity.WARN if level == "warn" else ir.Severity.ERROR,
+            blocking=bool(values.get("blocking", False)),
+        ))
+
+    # --- pipelines
+    def lower_pipelines(self, items: list[_Item]) -> list[DeclaredPipeline]:
+        out = []
+        member_of: dict[str, _Item] = {}
+        for item in items:
+            spec, block = item.spec, item.block
+            values = self.values(block)
+            selected: dict[str, None] = {}
+            for element in self.attr(block, "assets").value.value:
+                for key in self.resolve(spec, element, "asset"):
+                    selected[key] = None
+            exclude = self.attr(block, "exclude")
+            if exclude is not None:
+                for element in exclude.value.value:
+                    for key in self.resolve(spec, element, "asset"):
+                        selected.pop(key, None)
+            keys = [k for k in selected if self.assets[k].runner is not None]
+            for key in keys:
+                first = member_of.get(key)
+                if first is not None:
+                    self.report(Code.DUPLICATE_DEFINITION, f"{self.assets[key].name} is in two pipelines: "
+                                f"{first.label!r} ({_at(first.spec, first.block)}) and {item.label!r}",
+                                spec, self.attr(block, "assets").value)
+            keys = [k for k in keys if k not in member_of]
+            if not keys:
+                self.report(Code.EMPTY_SELECTION, f"pipeline {item.label!r} holds no asset that runs", spec, block,
+                            level="warning")
+                continue
+            for key in keys:
+                member_of[key] = item
+            timezone = values.get("timezone") or self.defaults.get("timezone") or "UTC"
+            cron = values.get("schedule") or self.defaults.get("schedule") or "@daily"
+            if "schedule" in values and not self.valid_schedule(spec, self.attr(block, "schedule"), cron, timezone):
+                cron = "@daily"
+            schedule = ir.Schedule(cron=cron, timezone=timezone)
+            for key in keys:
+                asset = self.assets[key]
+                setter = self.schedule_set_by.get(key)
+                if setter is not None and asset.schedule != schedule:
+                    self.report(Code.DUPLICATE_DEFINITION, f"the schedule of {asset.name} is set by the asset block "
+                                f"at {_at(setter.spec, setter.block)} and by pipeline {item.label!r}; set it in one "
+                                "place", spec, self.attr(block, "schedule") or block)
+                self.assets[key] = attrs.evolve(asset, schedule=schedule)
+            critical = bool(values.get("critical", False))
+            out.append(DeclaredPipeline(
+                name=item.label, schedule=schedule, assets=tuple(sorted(keys)),
+                sla=ir.Sla(complete_within=values["sla"], critical=critical) if "sla" in values else None,
+                owner=values.get("owner") or self.defaults.get("owner"),
+                tags=tuple(values.get("tags") or ()) + (("critical",) if critical else ()),
+                origin=_at(spec, block),
+            ))
+        return out
+
+
+def _date(value) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _relation_keys(relation: ir.Relation) -> list[tuple]:
+    keys = []
+    if relation.database and relation.schema:
+        keys.append((relation.database.lower(), relation.schema.lower(), relation.name.lower()))
+    if relation.schema:
+        keys.append((relation.schema.lower(), relation.name.lower()))
+    return keys
+
+
+class _Index:
+    """Names and selectors over every asset the spec can see."""
+
+    def __init__(self, assets: dict[str, ir.Asset], import_of: dict[str, str]):
+        self.assets = assets
+        self.import_of = import_of
+        self.by_name: dict[str, list[str]] = {}
+        for key, asset in sorted(assets.items()):
+            for name in {asset.name, key, *(str(asset.relation).split(".", 1)[1:] if asset.relation else ())}:
+                self.by_name.setdefault(name, []).append(key)
+
+    def names(self) -> list[str]:
+        return sorted({a.name for a in self.assets.values()})
+
+    def select(self, text: str) -> list[str]:
+        up, down = text.startswith("+"), text.endswith("+") and len(text) > 1
+        body = text[1 if up else 0:len(text) - (1 if down else 0)]
+        if not body:
+            raise ValueError(f"empty selector {text!r}")
+        matched = self._match(body)
+        if up or down:
+            matched = self._expand(matched, up, down)
+        return sorted(matched)
+
+    def _match(self, body: str) -> set[str]:
+        method, sep, value = body.partition(":")
+        if not sep or method not in SELECTOR_METHODS and not re.fullmatch(r"[a-z_]+", method):
+            if any(ch in body for ch in "*?["):
+                return {k for k, a in self.assets.items() if fnmatch.fnmatchcase(a.name, body)
+                        or fnmatch.fnmatchcase(k, body)}
+            return set(self.by_name.get(body, ()))
+        if method not in SELECTOR_METHODS:
+            close = difflib.get_close_matches(method, SELECTOR_METHODS, n=1)
+            hint = f"; did you mean {close[0]}:?" if close else ""
+            raise ValueError(f"unknown selector method {method}:{hint} (methods: {', '.join(SELECTOR_METHODS)})")
+        test: Callable[[str, ir.Asset], bool] = {
+            "layer": lambda k, a: fnmatch.fnmatchcase(a.layer or "", value),
+            "tag": lambda k, a: any(fnmatch.fnmatchcase(t, value) for t in a.tags),
+            "source": lambda k, a: _SOURCES.get(a.kind) == value,
+            "kind": lambda k, a: a.kind.value == value,
+            "path": lambda k, a: fnmatch.fnmatchcase(a.path or "", value),
+            "import": lambda k, a: self.import_of.get(k) == value,
+        }[method]
+        return {k for k, a in self.assets.items() if test(k, a)}
+
+    def _expand(self, keys: set[str], up: bool, down: bool) -> set[str]:
+        out = set(keys)
+        if up:
+            stack = list(keys)
+            while stack:
+                for u in self.assets[stack.pop()].upstream:
+                    if u in self.assets and u not in out:
+                        out.add(u)
+                        stack.append(u)
+        if down:
+            children: dict[str, list[str]] = {}
+            for k, a in self.assets.items():
+                for u in a.upstream:
+                    children.setdefault(u, []).append(k)
+            stack = list(keys)
+            seen = set(keys)
+            while stack:
+                for c in children.get(stack.pop(), ()):
+                    if c not in seen:
+                        seen.add(c)
+                        out.add(c)
+                        stack.append(c)
+        return out
+
+
+def lower_file(path: str) -> SpecLowered:
+    return _Lowering(path).run()

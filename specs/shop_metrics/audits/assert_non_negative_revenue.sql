@@ -1,0 +1,7 @@
+AUDIT (
+  name assert_non_negative_revenue,
+);
+
+SELECT *
+FROM @this_model
+WHERE revenue < 0
