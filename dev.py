@@ -77,6 +77,9 @@ def example() -> None:
     run(os.path.join(BIN, "orch"), "compile", manifest, *targets, "--out", "build",
         "--option", "duckdb_path=../jaffle_shop.duckdb", cwd=ROOT)
     orch = os.path.join(BIN, "orch")
+    # The same project through a spec: pipelines, SLAs and health checks written in .orch.
+    run(orch, "compile", "specs/marts.orch", "--target", "airflow", "--target", "dagster", "--out",
+        "build/spec", cwd=ROOT)
     print("\n$ orch health --config build/health/health-config.json", flush=True)
     health = subprocess.call([orch, "health", "--config", "build/health/health-config.json",
                               "--output", "build/health-results.json"], cwd=ROOT)
@@ -87,6 +90,7 @@ def example() -> None:
     print("\nThe example's pipelines: build/ir/project.ir.json (IR), build/airflow/*.py (Airflow DAGs),"
           " build/dagster/ (a Dagster code location: cd there and run `dagster dev`),"
           " build/health/ and build/sla/ (the monitors' configs), build/sla-report.html (the SLA report),"
+          " build/spec/ (the same project compiled from specs/marts.orch),"
           " build/orch-history.sqlite (the monitors' history).")
     # Exit 1 from a monitor is a finding about the data (the seeds age), not a broken set-up.
     if 2 in (health, sla):

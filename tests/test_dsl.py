@@ -409,3 +409,66 @@ def test_fuzzed_specs_lower_to_ir_or_diagnostics(specs, text):
         assert all(d.span.path for d in exc.diagnostics)
     finally:
         path.unlink()
+
+
+def test_overlay_runner_partition_and_sql_task(specs, tmp_path):
+    path = specs / "overlay_more.orch"
+    path.write_text(_HEAD + textwrap.dedent('''\
+        asset "fct_orders" {
+          partition {
+            field       = "order_date"
+            granularity = month
+            start       = "2018-01-01"
+          }
+        }
+
+        task "vacuum" {
+          sql        = "CHECKPOINT"
+          connection = "warehouse"
+          after      = ["dim_customers"]
+        }
+        '''))
+    try:
+        project, diagnostics = build([str(path)], BuildOptions())
+        assert not [d for d in diagnostics if d.is_error], [d.render() for d in diagnostics]
+        assets = project.asset_map()
+        part = assets["model.jaffle_shop.fct_orders"].partitioning  # meta said day, from 2026-11-01
+        assert (part.field, part.granularity, str(part.start)) == ("order_date", "month", "2018-01-01")
+        vacuum = assets["task.vacuum"].runner
+        assert (vacuum.sql, vacuum.dialect, vacuum.connection, vacuum.destination) == (
+            "CHECKPOINT", "duckdb", "warehouse", None)
+        result = orch("compile", str(path), "-t", "airflow", "-o", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        dag = next(p for p in (tmp_path / "airflow").glob("*.py") if "vacuum" in p.read_text())
+        assert "SQLExecuteQueryOperator(" in dag.read_text() and 'sql=["CHECKPOINT"]' in dag.read_text()
+        # The Dagster backend does not run SQL tasks, and says so by name.
+        result = orch("compile", str(path), "-t", "dagster", "-o", str(tmp_path))
+        assert result.returncode == 1 and "error[E063]" in result.stderr and "vacuum" in result.stderr
+
+        # A runner overlay reaches the dbt frontend: the sql runner needs compiled SQL,
+        # which a `dbt parse` manifest lacks, so the model is named in E080.
+        path.write_text(_HEAD + 'asset "fct_orders" {\n  runner = "sql"\n}\n')
+        result = orch("check", str(path))
+        assert result.returncode == 1 and "error[E080]: fct_orders: the sql runner" in result.stderr
+    finally:
+        path.unlink()
+
+
+def test_a_dbt_source_that_sqlmesh_builds_is_joined_to_the_model(specs):
+    manifest = json.loads((specs / "jaffle_shop" / "target" / "manifest.json").read_text())
+    manifest["sources"]["source.jaffle_shop.raw.orders"].update(schema="shop", identifier="regions")
+    edited = specs / "jaffle_shop" / "target" / "edited_manifest.json"
+    edited.write_text(json.dumps(manifest))
+    path = specs / "reverse.orch"
+    path.write_text('dbt "jaffle" {\n  manifest = "jaffle_shop/target/edited_manifest.json"\n}\n\n'
+                    'sqlmesh "metrics" {\n  project = "shop_metrics"\n}\n')
+    try:
+        project, diagnostics = build([str(path)], BuildOptions())
+    finally:
+        path.unlink()
+        edited.unlink()
+    assets = project.asset_map()
+    assert assets["model.jaffle_shop.stg_orders"].upstream == ("sqlmesh.shop.regions",)
+    # ... while SQLMesh reads marts.fct_orders, which dbt builds downstream of it: one graph.
+    assert "model.jaffle_shop.fct_orders" in assets["sqlmesh.shop.daily_revenue"].upstream
+    assert not [d for d in diagnostics if d.is_error]

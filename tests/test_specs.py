@@ -120,3 +120,13 @@ def test_mixed_example_runs_end_to_end_in_airflow(workspace):
     with open(root / "exports" / "customer_ltv.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 5 and sum(float(r["lifetime_value"]) for r in rows) == 94.0
+
+
+def test_seed_command_compiles_a_spec(workspace, tmp_path):
+    root, specs, env = workspace
+    out = tmp_path / "defs"
+    result = orch("--project-type", "orch", "--spec", str(specs / "marts.orch"), "--output-dir", str(out),
+                  prog="dagster-asset-gen", env=env)
+    assert result.returncode == 0, result.stderr
+    graph = _load_graph(out, "orch_definitions")
+    assert any(k.endswith("fct_orders") for k in graph)

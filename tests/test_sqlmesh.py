@@ -61,6 +61,9 @@ def test_init_project_graph_crons_kinds_and_audits(init_project):
     assert all(c.kind.value == "sqlmesh_audit" and c.blocking for c in lowered.checks)
     runner = full.runner
     assert runner.model == "sqlmesh_example.full_model" and runner.project_dir == str(init_project)
+    project, diagnostics = build([str(init_project)], BuildOptions())
+    assert not [d for d in diagnostics if d.is_error]
+    assert [p.name for p in project.pipelines] == ["sqlmesh_models_daily"]
 
 
 def test_shop_project_kinds_crons_audits_python_model(shop):
@@ -116,3 +119,12 @@ def test_broken_project_is_a_located_error(tmp_path):
     empty.mkdir()
     result = orch("check", str(empty))
     assert result.returncode == 2 and "no config.yaml" in result.stderr
+
+
+def test_seed_command_compiles_a_sqlmesh_project(shop, tmp_path):
+    out = tmp_path / "dags"
+    result = orch("--project-type", "sqlmesh", "--project-path", str(shop), "--output-dir", str(out),
+                  prog="airflow-dag-gen")
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.glob("sqlmesh_*.py")} == {
+        "sqlmesh_models_daily.py", "sqlmesh_models_hourly.py", "sqlmesh_models_cron_x_10_x_x_x_x.py"}
