@@ -89,7 +89,7 @@ def test_mixed_example_runs_end_to_end_in_airflow(workspace):
         subprocess.run([str(BIN / "dbt"), *step, "--quiet", *where], check=True, env=env, timeout=600)
     plan = subprocess.run([str(BIN / "sqlmesh"), "-p", str(specs / "shop_metrics"), "plan", "--auto-apply",
                            "--skip-backfill", "--no-prompts"], env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+                          check=False, cwd=specs / "shop_metrics")  # the CLI writes logs/ where it runs
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     with duckdb.connect(env["ORCH_EXAMPLE_DUCKDB"], read_only=True) as db:
         assert db.sql("select count(*) from shop.customer_ltv").fetchone() == (0,)  # nothing backfilled yet
