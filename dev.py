@@ -97,8 +97,21 @@ def example() -> None:
         sys.exit(2)
 
 
+def ensure_chromium() -> None:
+    """The lineage page is tested in a real headless Chromium: Debian's, installed
+    here when missing and the machine lets us (as root, with apt)."""
+    if shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if subprocess.run(install, env=env).returncode != 0:
+        run("apt-get", "update", "-q", env=env)
+        run(*install, env=env)
+
+
 def test(args: list[str]) -> int:
     setup()
+    ensure_chromium()
     env = dict(os.environ)
     # A stray ORCH_CACHE_DIR or dbt profile must not leak into the suite.
     env.pop("ORCH_CACHE_DIR", None)

@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
 
 
-def _add_build_options(parser: argparse.ArgumentParser) -> None:
+def _add_build_options(parser: argparse.ArgumentParser, diagnostics_format: bool = True) -> None:
     group = parser.add_argument_group("input")
     group.add_argument("--select", "-s", action="append", metavar="SELECTOR",
                        help="dbt node selection (dbt's syntax); repeat or separate with spaces")
@@ -59,7 +59,8 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                        help="a backend option (see docs/backends.md); repeatable")
     out = parser.add_argument_group("diagnostics")
-    out.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    if diagnostics_format:
+        out.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
 
@@ -235,6 +236,75 @@ def _cmd_ir(args: argparse.Namespace) -> int:
     return EXIT_ERRORS if any(d.is_error for d in diagnostics) else EXIT_OK
 
 
+def _cmd_graph(args: argparse.Namespace) -> int:
+    """Draw the lineage; a project with errors is drawn too, with the errors on its assets."""
+    from compiler import lineage
+
+    project, diagnostics = _build_and_report(args)
+    if project is None:
+        return EXIT_UNUSABLE
+    picture = lineage.view(project, diagnostics)
+    text = {"html": lineage.html, "mermaid": lineage.mermaid, "dot": lineage.dot}[args.graph_format](picture)
+    if args.out in (None, "-") and args.graph_format != "html":
+        sys.stdout.write(text)
+    else:
+        out = args.out or "lineage.html"
+        if os.path.dirname(out):
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+        codegen.write_text_atomic(out, text)
+        print(f"orch: wrote {out} ({len(picture.nodes)} assets, {len(picture.edges)} edges)", file=sys.stderr)
+    return EXIT_ERRORS if any(d.is_error for d in diagnostics) else EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from compiler import explain
+    from compiler.frontends.dsl import AssetIndex
+
+    try:
+        project, diagnostics = build(args.inputs, _build_options(args))
+    except CompileError as exc:
+        _report(exc.diagnostics, args)
+        return EXIT_UNUSABLE
+    assets = project.asset_map()
+    index = AssetIndex(assets, {})
+    try:
+        keys = index.select(args.asset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not keys:
+        import difflib
+
+        close = difflib.get_close_matches(args.asset, index.names(), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UsageError(f"no asset {args.asset!r} in {describe_inputs(args.inputs)}{hint}")
+    print("\n\n".join(explain.explain(project, diagnostics, key) for key in keys))
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    """Load both outputs through their platforms and list every difference."""
+    from compiler import parity
+
+    if args.source == args.dest:
+        raise UsageError("--from and --to name the same platform")
+    try:
+        sides = [parity.read(name, os.path.join(args.out_dir, name)) for name in (args.source, args.dest)]
+    except parity.UnreadableOutput as exc:
+        print(f"orch: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    differences = parity.compare(*sides, names=(args.source, args.dest))
+    if args.format == "json":
+        print(json.dumps({"differences": differences, args.source: sides[0], args.dest: sides[1]}, indent=2))
+    else:
+        for line in differences:
+            print(line)
+        print(f"orch: {args.source}: {parity.summary(sides[0])}", file=sys.stderr)
+        print(f"orch: {args.dest}: {parity.summary(sides[1])}", file=sys.stderr)
+        verdict = f"{len(differences)} difference(s)" if differences else "the same pipelines"
+        print(f"orch: {args.source} and {args.dest} outputs in {args.out_dir}: {verdict}", file=sys.stderr)
+    return EXIT_ERRORS if differences else EXIT_OK
+
+
 def _cmd_backends(args: argparse.Namespace) -> int:
     rows = []
     problems = []
@@ -317,6 +387,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=_cmd_fmt)
+
+    p = sub.add_parser("graph", help="draw the lineage: a self-contained HTML page, Mermaid or Graphviz")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--out", metavar="FILE", help="where to write (default: lineage.html; stdout for mermaid/dot)")
+    p.add_argument("--format", dest="graph_format", choices=("html", "mermaid", "dot"), default="html",
+                   help="html (default), mermaid or dot")
+    _add_build_options(p, diagnostics_format=False)
+    p.set_defaults(func=_cmd_graph, format="text")
+
+    p = sub.add_parser("explain", help="where an asset comes from, what it feeds, and what the passes said")
+    p.add_argument("asset", metavar="ASSET", help="a name, unique_id or selector (tag:x, +name, ...)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    _add_build_options(p, diagnostics_format=False)
+    p.set_defaults(func=_cmd_explain, format="text")
+
+    p = sub.add_parser("diff", help="prove the Airflow and Dagster outputs of one compile mean the same pipelines")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the --out folder of `orch compile -t airflow -t dagster`")
+    p.add_argument("--from", dest="source", choices=("airflow", "dagster"), default="airflow")
+    p.add_argument("--to", dest="dest", choices=("airflow", "dagster"), default="dagster")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("backends", help="list installed backends and their capabilities")
     p.add_argument("--format", choices=("text", "json"), default="text")

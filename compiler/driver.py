@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -96,6 +96,51 @@ def load_durations(path: str) -> dict[str, float]:
     return durations
 
 
+def _relation_keys(relation: ir.Relation) -> list[tuple]:
+    keys = []
+    if relation.database and relation.schema:
+        keys.append((relation.database.lower(), relation.schema.lower(), relation.name.lower()))
+    if relation.schema:
+        keys.append((relation.schema.lower(), relation.name.lower()))
+    return keys
+
+
+def join_by_relation(assets: dict[str, ir.Asset], checks: Iterable[ir.Check] = ()) -> dict[str, ir.Asset]:
+    """Point reads of a runner-less table (a dbt source, a SQLMesh external) at the
+    asset that builds that table, when one does: a seed that loads what a source
+    names, a SQLMesh model reading a dbt model, a dbt source over a SQLMesh model.
+
+    The lineage then says who must run first, and every backend waits for it.
+    """
+    builders: dict[tuple, str] = {}
+    for asset in assets.values():
+        if asset.runner is not None and asset.relation is not None:
+            for key in _relation_keys(asset.relation):
+                builders.setdefault(key, asset.key)
+    replace: dict[str, str] = {}
+    for asset in assets.values():
+        if asset.runner is None and asset.relation is not None:
+            for key in _relation_keys(asset.relation):
+                if key in builders:
+                    replace[asset.key] = builders[key]
+                    break
+    if not replace:
+        return assets
+    out = dict(assets)
+    for key, asset in assets.items():
+        upstream = tuple(dict.fromkeys(replace[u] if u in replace and replace[u] != key else u
+                                       for u in asset.upstream))
+        if upstream != asset.upstream:
+            out[key] = attrs.evolve(asset, upstream=upstream)
+    # A SQLMesh external now known to be another input's table has no more readers.
+    readers = {u for a in out.values() for u in a.upstream}
+    checked = {c.asset for c in checks}
+    for key in replace:
+        if key.startswith("sqlmesh.external.") and key not in readers and key not in checked:
+            del out[key]
+    return out
+
+
 def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, list[Diagnostic]]:
     """Lower, merge, group and check; raises CompileError when an input is unusable."""
     lowered = [_lower(path, options) for path in inputs]
@@ -115,6 +160,7 @@ def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, lis
                     )
                 )
     checks = {c.key: c for part in lowered for c in part.checks}
+    assets = join_by_relation(assets, checks.values())
     ordered = tuple(sorted(assets.values(), key=lambda a: a.key))
     specs = [part for part in lowered if isinstance(part, dsl.SpecLowered)]
     declared: list[ir.Pipeline] = []

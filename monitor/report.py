@@ -9,6 +9,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from compiler import look
 from monitor.checks import ERROR, FAIL, PASS, STATUSES, WARN, Result
 
 FORMATS = ("markdown", "json", "junit", "html")
@@ -135,16 +136,9 @@ def trend_svg(days: Sequence[str], values: Sequence[float | None], width: int = 
     return "".join(parts)
 
 
-_STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2933;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e4e7eb}
-th{background:#f5f7fa}code{font-size:.9em}
-.pass{color:#1b7f3b}.warn{color:#b7791f}.fail,.error{color:#c53030;font-weight:600}
-.badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;background:#f5f7fa}
-svg.trend{width:100%;max-width:760px;height:auto}svg .grid{stroke:#e4e7eb}svg .line{fill:none;stroke:#3b6fd8;stroke-width:2}
-svg .point{fill:#3b6fd8}svg text{font-size:11px;fill:#52606d}
-"""
+# One look with `orch graph` (compiler/look.py).
+_STYLE = look.STYLE
+_CRITICAL = ' <span class="badge critical">critical</span>'
 
 
 def _html(doc: dict) -> str:
@@ -152,7 +146,7 @@ def _html(doc: dict) -> str:
     s = doc["summary"]
     rows = "".join(
         f'<tr class="{r["status"]}"><td class="{r["status"]}">{r["status"]}</td><td><code>{e(r["subject"])}</code>'
-        f'{" <span class=badge>critical</span>" if r["critical"] else ""}</td><td>{e(r["check"])}</td>'
+        f'{_CRITICAL if r["critical"] else ""}</td><td>{e(r["check"])}</td>'
         f'<td>{e(str(r["observed"] if r["observed"] is not None else "-"))}</td>'
         f'<td>{e(str(r["threshold"] if r["threshold"] is not None else "-"))}</td><td>{e(r["message"])}</td></tr>'
         for r in doc["results"])

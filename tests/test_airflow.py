@@ -204,7 +204,9 @@ def test_downstream_dag_waits_for_upstream_interval(airflow_env, example_runs):
         "wait_for_dbt_staging_daily": "failed",
         "customers_snapshot": "upstream_failed",
     }
-    # Once staging has run for the day, the same DAG goes through.
+    # Once the seeds (which load the tables staging reads) and staging have run for
+    # the day, the same DAG goes through.
+    assert _dags_test(env, "dbt_seeds_daily", day).returncode == 0
     assert _dags_test(env, "dbt_staging_daily", day).returncode == 0
     run = _dags_test(env, "dbt_snapshots_daily", day)
     assert run.returncode == 0, run.stdout[-3000:]

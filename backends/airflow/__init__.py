@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import attrs
 
-from compiler import ir, sqlgen
+from compiler import ir, pyfmt, sqlgen
 from backends import runtime_files
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
@@ -195,8 +195,9 @@ class AirflowBackend(Backend):
         pipelines = {p.name: p for p in project.pipelines}
         files = []
         for pipeline in project.pipelines:
-            code = _DagFile(self, project, pipeline, assets, ids, owner_of, pipelines, source).render()
-            files.append(OutputFile(path=f"{pipeline.name}.py", content=format_python(code)))
+            dag_file = _DagFile(self, project, pipeline, assets, ids, owner_of, pipelines, source)
+            code = dag_file.render()
+            files.append(OutputFile(path=f"{pipeline.name}.py", content=format_python(code, dag_file.prebuilt)))
         if project.pipelines:
             files += runtime_files("", os.path.join(os.path.dirname(__file__), f"{SUPPORT_MODULE}.py"), source)
         return files
@@ -222,6 +223,10 @@ class _DagFile:
         self.used_task_ids = {t.lower() for t in ids[pipeline.name].values()}
         self.lines: list[str] = []
         self.need_failure_callback = False
+        self.prebuilt = pyfmt.Prebuilt()
+        # check id -> task that runs it; an asset's own freshness target is "<key>#freshness".
+        self.check_tasks: dict[str, str] = {}
+        self.test_task: dict[str, str] = {}
 
     # -- pieces --------------------------------------------------------------
 
@@ -353,6 +358,7 @@ class _DagFile:
                 self.lines.append(self.bash(var, task_id, self.dbt_command("run", runner, asset), asset,
                                             runner.project_dir, outlets))
                 test_id = self.unique_task_id(f"test_{task_id}")
+                self.test_task[asset.key] = test_id
                 test_var = self.names(test_id)
                 command = self.dbt_command("test", runner, asset)
                 self.need("from airflow.providers.standard.operators.bash import BashOperator")
@@ -382,20 +388,22 @@ class _DagFile:
             )
         return var, var
 
-    def health_checks(self, key: str) -> list[tuple[str, str, bool]]:
-        """(task id suffix, SQL, blocking) of each SQL health check that follows the asset."""
+    def health_checks(self, key: str) -> list[tuple[str, str, bool, str]]:
+        """(task id suffix, SQL, blocking, check id) of each SQL health check that follows the asset."""
         asset = self.assets[key]
         connection = self.b.check_connection(asset)
         if connection is None or asset.relation is None:
             return []
         dialect = "bigquery" if connection[0] == "bigquery" else (asset.relation.engine or "ansi")
         return [
-            ("freshness" if check is None else re.sub(r"[^A-Za-z0-9_.-]", "_", check.name), sql, blocking)
+            ("freshness" if check is None else re.sub(r"[^A-Za-z0-9_.-]", "_", check.name), sql, blocking,
+             freshness_check_id(key) if check is None else check.key)
             for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), dialect)
         ]
 
-    def health_task(self, task_id: str, sql: str, asset: ir.Asset) -> tuple[str, str]:
+    def health_task(self, task_id: str, sql: str, asset: ir.Asset, check: str) -> tuple[str, str]:
         check_id = self.unique_task_id(f"check_{task_id}")
+        self.check_tasks[check] = check_id
         var = self.names(check_id)
         kind, conn = self.b.check_connection(asset)
         if kind == "bigquery":
@@ -421,6 +429,7 @@ class _DagFile:
         params = {p.name: p.value for p in check.params}
         select = str(params.get("dbt_select") or check.name)
         task_id = self.unique_task_id("test_" + re.sub(r"[^A-Za-z0-9_.-]", "_", check.name)[:195])
+        self.check_tasks[check.key] = task_id
         var = self.names(task_id)
         command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
         self.need("from airflow.providers.standard.operators.bash import BashOperator")
@@ -550,8 +559,8 @@ class _DagFile:
                 downstream.setdefault(up, []).append(down)
         health: list[str] = []
         for key in p.assets:
-            for suffix, sql, blocking in self.health_checks(key):
-                var, line = self.health_task(f"{self.ids[p.name][key]}_{suffix}", sql, self.assets[key])
+            for suffix, sql, blocking, check_id in self.health_checks(key):
+                var, line = self.health_task(f"{self.ids[p.name][key]}_{suffix}", sql, self.assets[key], check_id)
                 body.append(line)
                 edges.append(_edge([last[key]], var))
                 health.append(var)
@@ -590,7 +599,31 @@ class _DagFile:
         code += [f"with DAG(\n    {dag_args},\n) as dag:"]
         code += ["    " + line for line in body]
         code += ["    " + line for line in edges]
+        code += ["", "# The asset each task builds and the task that runs each check, for tools that read",
+                 "# DAGs back (`orch diff`); plain data, so it costs the parse nothing to speak of.",
+                 f"ORCH_LINEAGE = {self.prebuilt.name(pyfmt.lit(self.lineage()))}"]
         return "\n".join(code) + "\n"
+
+    def lineage(self) -> dict:
+        p = self.p
+        checks = dict(self.check_tasks)
+        for key in p.assets:
+            asset = self.assets[key]
+            if not isinstance(asset.runner, ir.DbtBuild):
+                continue
+            # dbt tests of one model run in that model's dbt task (or its test task in run mode).
+            runs_tests = self.test_task.get(key) or (self.ids[p.name][key]
+                                                     if self.b.option("dbt_command") == "build" else None)
+            for check in self.checks_of.get(key, ()):
+                if check.kind is ir.CheckKind.DBT_TEST and not check.also and runs_tests:
+                    checks.setdefault(check.key, runs_tests)
+        return {"pipeline": p.name, "assets": {self.ids[p.name][k]: k for k in p.assets},
+                "checks": dict(sorted(checks.items()))}
+
+
+def freshness_check_id(key: str) -> str:
+    """The id of the check an asset's own freshness target becomes (it has no IR check)."""
+    return f"{key}#freshness"
 
 
 def _import_block(imports: set[str]) -> list[str]:

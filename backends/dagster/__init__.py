@@ -103,6 +103,25 @@ def _kinds(asset: ir.Asset) -> set[str]:
     return kinds
 
 
+# Crons that fire exactly when a partition of that granularity ends.
+_BOUNDARY = {"hour": ("@hourly", "0 * * * *"), "day": ("@daily", "@midnight", "0 0 * * *"),
+             "month": ("@monthly", "0 0 1 * *")}
+
+
+def _time_of_day(cron: str, granularity: str | None) -> dict[str, int]:
+    """build_schedule_from_partitioned_job's minute/hour for a pipeline's cron, when the
+    cron is a time of day (daily partitions) or a minute of the hour (hourly ones);
+    otherwise the partition boundaries stand (the dagster backend warns)."""
+    fields = cron.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not fields[0].isdigit():
+        return {}
+    if granularity == "hour" and fields[1] == "*":
+        return {"minute_of_hour": int(fields[0])}
+    if granularity == "day" and fields[1].isdigit():
+        return {"minute_of_hour": int(fields[0]), "hour_of_day": int(fields[1])}
+    return {}
+
+
 def _ident(text: str) -> str:
     name = re.sub(r"\W", "_", text, flags=re.ASCII)
     return name if name and not name[0].isdigit() else f"a_{name}"
@@ -152,7 +171,18 @@ class DagsterBackend(Backend):
                 found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
                                      f"dagster backend runs SQL checks on duckdb and bigquery only; "
                                      f"{check.name} is left out", check.origin))
+        pipeline_of = {key: p for p in project.pipelines for key in p.assets}
+        warned: set[str] = set()
         for asset in project.assets:
+            part, pipeline = asset.partitioning, pipeline_of.get(asset.key)
+            if part is not None and pipeline is not None and part.granularity in _PARTITIONS \
+                    and pipeline.name not in warned and pipeline.schedule.cron not in _BOUNDARY.get(
+                        part.granularity, ()) and not _time_of_day(pipeline.schedule.cron, part.granularity):
+                warned.add(pipeline.name)
+                found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
+                                     f"dagster backend runs the {part.granularity}ly partitions of pipeline "
+                                     f"{pipeline.name} when each partition ends, not on {pipeline.schedule.cron}",
+                                     pipeline.origin or asset.origin))
             if asset.partitioning is not None and asset.runner is not None and \
                     asset.partitioning.granularity not in _PARTITIONS:
                 found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
@@ -317,8 +347,9 @@ class _Package:
                 continue
             for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), engine):
                 name = f"{asset.name}_freshness" if check is None else self.check_names[check.key]
+                check_id = f"{key}#freshness" if check is None else check.key
                 out.append((engine, pyfmt.lit({"asset": self.keys[key], "name": _check_name(name), "sql": sql,
-                                               "blocking": bool(blocking)})))
+                                               "blocking": bool(blocking), "id": check_id})))
         return out
 
     def files(self) -> list[OutputFile]:
@@ -328,21 +359,32 @@ class _Package:
         layer_keys: dict[str, list[str]] = defaultdict(list)
         schedules: list[str] = []
         engines = set()
+        # One schedule per pipeline and partitioning, whatever multi-assets run it.
+        scheduled: dict[tuple[str, str | None], tuple[ir.Pipeline, str, list[str]]] = {}
         for pipeline, partitions, name, keys in self.groups():
             layer = slug(self.assets[keys[0]].layer or "assets")
             layers[layer].append((_ident(name), self.multi_asset(pipeline, partitions, name, keys)))
             layer_checks[layer].extend(self.health_checks(keys))
             layer_keys[layer].extend(keys)
             engines |= {self.assets[k].relation.engine for k in keys if self.assets[k].relation}
+            entry = scheduled.setdefault((pipeline.name, partitions), (pipeline, name, []))
+            entry[2].extend(keys)
+        for (_, partitions), (pipeline, name, keys) in scheduled.items():
             lit = pyfmt.lit
             selection = pyfmt.call("dg.AssetSelection.assets", ("star", "*", lit([self.keys[k] for k in keys])))
+            # Runs carry their pipeline's name, as Airflow's runs carry their DAG's.
+            tags = lit({"orch/pipeline": pipeline.name})
             if partitions:
-                job = pyfmt.call("dg.define_asset_job", lit(name + "_job"), selection=selection)
-                schedule = pyfmt.call("dg.build_schedule_from_partitioned_job", job, name=lit(name + "_schedule"))
+                # A partitioned schedule takes its run tags from its job.
+                job = pyfmt.call("dg.define_asset_job", lit(name + "_job"), selection=selection, tags=tags)
+                at = _time_of_day(pipeline.schedule.cron, self.assets[keys[0]].partitioning.granularity)
+                schedule = pyfmt.call("dg.build_schedule_from_partitioned_job", job, name=lit(name + "_schedule"),
+                                      **{k: lit(v) for k, v in at.items()})
             else:
                 schedule = pyfmt.call("dg.ScheduleDefinition", name=lit(name + "_schedule"),
                                       cron_schedule=lit(pipeline.schedule.cron),
-                                      execution_timezone=lit(pipeline.schedule.timezone), target=selection)
+                                      execution_timezone=lit(pipeline.schedule.timezone), target=selection,
+                                      tags=tags)
             schedules.append(self.prebuilt.name(schedule))
         files = []
         modules = []

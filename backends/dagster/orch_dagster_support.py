@@ -173,7 +173,8 @@ def sql_checks(*, name: str, resource: str, checks: list[dict]) -> dg.AssetCheck
     exists and every value in it is true (the contract of Airflow's SQLCheckOperator, so a
     check means the same on both platforms). One op runs the selected checks, so thousands
     of checks cost one definition, not thousands. `resource`: duckdb or bigquery."""
-    specs = [dg.AssetCheckSpec(c["name"], asset=dg.AssetKey(c["asset"]), blocking=c["blocking"]) for c in checks]
+    specs = [dg.AssetCheckSpec(c["name"], asset=dg.AssetKey(c["asset"]), blocking=c["blocking"],
+                               metadata={"orch/unique_id": c["id"]} if c.get("id") else None) for c in checks]
     sql_of = {dg.AssetCheckKey(dg.AssetKey(c["asset"]), c["name"]): c["sql"] for c in checks}
 
     @dg.multi_asset_check(name=name, specs=specs, can_subset=True, required_resource_keys={resource})

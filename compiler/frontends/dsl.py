@@ -340,7 +340,6 @@ class _Lowering:
         for item in items["dbt"] + items["sqlmesh"]:
             self.lower_import(item, items["asset"])
             names.append(item.label)
-        self.join_by_relation()
         self.tasks = {item.label: item for item in items["task"]}
         for item in items["task"]:
             self.lower_task(item)
@@ -486,42 +485,13 @@ class _Lowering:
         if not wanted:
             return out
         assets = {a.key: a for a in lowered.assets}
-        index = _Index(assets, {k: item.label for k in assets})
+        index = AssetIndex(assets, {k: item.label for k in assets})
         for overlay in wanted:
             runner = self.attr(overlay.block, "runner").value.value
             for key in index.select(overlay.label):
                 if assets[key].runner is not None:
                     out[key] = runner
         return out
-
-    def join_by_relation(self) -> None:
-        """Point reads of a runner-less table (a dbt source, a SQLMesh external) at
-        the asset that builds that table in another import, if one does."""
-        builders: dict[tuple, str] = {}
-        for asset in self.assets.values():
-            if asset.runner is not None and asset.relation is not None:
-                for key in _relation_keys(asset.relation):
-                    builders.setdefault(key, asset.key)
-        replace: dict[str, str] = {}
-        for asset in self.assets.values():
-            if asset.runner is None and asset.relation is not None:
-                for key in _relation_keys(asset.relation):
-                    if key in builders:
-                        replace[asset.key] = builders[key]
-                        break
-        if not replace:
-            return
-        for key, asset in list(self.assets.items()):
-            upstream = tuple(dict.fromkeys(replace.get(u, u) if replace.get(u) != key else u
-                                           for u in asset.upstream))
-            if upstream != asset.upstream:
-                self.assets[key] = attrs.evolve(asset, upstream=upstream)
-        # A SQLMesh external that is now known to be another import's table has no more readers.
-        readers = {u for a in self.assets.values() for u in a.upstream}
-        checked = {c.asset for c in self.checks}
-        for key in replace:
-            if key.startswith("sqlmesh.external.") and key not in readers and key not in checked:
-                del self.assets[key]
 
     # --- tasks
     def lower_task(self, item: _Item) -> None:
@@ -588,7 +558,7 @@ class _Lowering:
         return engines.pop() if len(engines) == 1 else None
 
     def index(self) -> None:
-        self.idx = _Index(self.assets, self.import_of)
+        self.idx = AssetIndex(self.assets, self.import_of)
 
     def resolve(self, spec: Spec, value: Value, what: str) -> list[str]:
         """Keys an asset reference or selector names; reports and returns [] when none."""
@@ -773,16 +743,7 @@ def _date(value) -> date | None:
         return None
 
 
-def _relation_keys(relation: ir.Relation) -> list[tuple]:
-    keys = []
-    if relation.database and relation.schema:
-        keys.append((relation.database.lower(), relation.schema.lower(), relation.name.lower()))
-    if relation.schema:
-        keys.append((relation.schema.lower(), relation.name.lower()))
-    return keys
-
-
-class _Index:
+class AssetIndex:
     """Names and selectors over every asset the spec can see."""
 
     def __init__(self, assets: dict[str, ir.Asset], import_of: dict[str, str]):

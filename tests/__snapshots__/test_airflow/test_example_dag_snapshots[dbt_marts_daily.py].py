@@ -94,3 +94,22 @@ with DAG(
     ] >> test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_
     fct_orders >> check_fct_orders_freshness
     check_fct_orders_freshness >> check_pipeline_health
+
+# The asset each task builds and the task that runs each check, for tools that read
+# DAGs back (`orch diff`); plain data, so it costs the parse nothing to speak of.
+ORCH_LINEAGE = {
+    "pipeline": "dbt_marts_daily",
+    "assets": {
+        "dim_customers": "model.jaffle_shop.dim_customers",
+        "fct_orders": "model.jaffle_shop.fct_orders",
+    },
+    "checks": {
+        "model.jaffle_shop.fct_orders#freshness": "check_fct_orders_freshness",
+        "test.jaffle_shop.assert_order_amounts_positive": "fct_orders",
+        "test.jaffle_shop.not_null_dim_customers_customer_id.dd91cd1c8d": "dim_customers",
+        "test.jaffle_shop.not_null_fct_orders_order_id.4e687af8d0": "fct_orders",
+        "test.jaffle_shop.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_.d5636051d4": "test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
+        "test.jaffle_shop.unique_dim_customers_customer_id.15c9f1e2fd": "dim_customers",
+        "test.jaffle_shop.unique_fct_orders_order_id.523ddb6ce5": "fct_orders",
+    },
+}

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG, Asset
 
 with DAG(
@@ -44,3 +45,36 @@ with DAG(
         outlets=[Asset("duckdb://jaffle_shop/staging/stg_payments")],
         doc_md="One row per payment, amounts in dollars.",
     )
+    wait_for_dbt_seeds_daily = ExternalTaskSensor(
+        task_id="wait_for_dbt_seeds_daily",
+        external_dag_id="dbt_seeds_daily",
+        external_task_ids=["raw_customers", "raw_orders", "raw_payments"],
+        mode="reschedule",
+        poke_interval=300,
+        timeout=timedelta(hours=12),
+        failed_states=["failed"],
+        doc_md="Waits for the tables this DAG reads from dbt_seeds_daily.",
+    )
+    wait_for_dbt_seeds_daily >> stg_customers
+    wait_for_dbt_seeds_daily >> stg_orders
+    wait_for_dbt_seeds_daily >> stg_payments
+
+# The asset each task builds and the task that runs each check, for tools that read
+# DAGs back (`orch diff`); plain data, so it costs the parse nothing to speak of.
+ORCH_LINEAGE = {
+    "pipeline": "dbt_staging_daily",
+    "assets": {
+        "stg_customers": "model.jaffle_shop.stg_customers",
+        "stg_orders": "model.jaffle_shop.stg_orders",
+        "stg_payments": "model.jaffle_shop.stg_payments",
+    },
+    "checks": {
+        "test.jaffle_shop.accepted_values_stg_orders_status__placed__shipped__completed__returned.7511f2d274": "stg_orders",
+        "test.jaffle_shop.not_null_stg_customers_customer_id.e2cfb1f9aa": "stg_customers",
+        "test.jaffle_shop.not_null_stg_orders_order_id.81cfe2fe64": "stg_orders",
+        "test.jaffle_shop.not_null_stg_payments_payment_id.c19cc50075": "stg_payments",
+        "test.jaffle_shop.unique_stg_customers_customer_id.c7614daada": "stg_customers",
+        "test.jaffle_shop.unique_stg_orders_order_id.e3b841c71a": "stg_orders",
+        "test.jaffle_shop.unique_stg_payments_payment_id.3744510712": "stg_payments",
+    },
+}

@@ -29,11 +29,13 @@ schedules = [
         cron_schedule="@daily",
         execution_timezone="UTC",
         target=dg.AssetSelection.assets(*[["marts", "dim_customers"]]),
+        tags={"orch/pipeline": "dbt_marts_daily"},
     ),
     dg.build_schedule_from_partitioned_job(
         dg.define_asset_job(
             "dbt_marts_daily_partitioned_job",
             selection=dg.AssetSelection.assets(*[["marts", "fct_orders"]]),
+            tags={"orch/pipeline": "dbt_marts_daily"},
         ),
         name="dbt_marts_daily_partitioned_schedule",
     ),
@@ -44,12 +46,14 @@ schedules = [
         target=dg.AssetSelection.assets(
             *[["raw", "raw_customers"], ["raw", "raw_orders"], ["raw", "raw_payments"]],
         ),
+        tags={"orch/pipeline": "dbt_seeds_daily"},
     ),
     dg.ScheduleDefinition(
         name="dbt_snapshots_daily_schedule",
         cron_schedule="@daily",
         execution_timezone="UTC",
         target=dg.AssetSelection.assets(*[["snapshots", "customers_snapshot"]]),
+        tags={"orch/pipeline": "dbt_snapshots_daily"},
     ),
     dg.ScheduleDefinition(
         name="dbt_staging_daily_schedule",
@@ -58,6 +62,7 @@ schedules = [
         target=dg.AssetSelection.assets(
             *[["staging", "stg_customers"], ["staging", "stg_orders"], ["staging", "stg_payments"]],
         ),
+        tags={"orch/pipeline": "dbt_staging_daily"},
     ),
 ]
 

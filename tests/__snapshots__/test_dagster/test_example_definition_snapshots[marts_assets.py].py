@@ -142,6 +142,7 @@ marts_duckdb_health_checks = sql_checks(
             "name": "fct_orders_freshness",
             "sql": 'SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"',
             "blocking": True,
+            "id": "model.jaffle_shop.fct_orders#freshness",
         },
     ],
 )
