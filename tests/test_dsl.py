@@ -248,6 +248,8 @@ BAD = [
     ("missing-include", 'include "nowhere.orch"\n', "E095", 1, 9, 2),
     ("include-cycle", 'include "bad.orch"\n', "E095", 1, 9, 2),
     ("task-without-command", _HEAD + 'task "t" {\n  after = ["fct_orders"]\n}\n', "E091", 4, 1, 1),
+    ("path-as-pipeline-name", _HEAD + 'pipeline "../../x" {\n  assets = ["fct_orders"]\n}\n', "E094", 4, 10, 1),
+    ("space-in-task-name", _HEAD + 'task "a b" {\n  command = "true"\n}\n', "E094", 4, 6, 1),
 ]
 
 

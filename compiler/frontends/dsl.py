@@ -86,6 +86,7 @@ _CHECK_REQUIRED = {"freshness": ("column", "max_age"), "row_count": ("min_rows",
 _CHECK_ALLOWED = {"freshness": {"column", "max_age", "level", "blocking"},
                   "row_count": {"min_rows", "partition_column", "lookback", "level", "blocking"},
                   "sql": {"sql", "level", "blocking"}}
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z]+)")
 _GRANULARITIES = ("hour", "day", "month", "year")
@@ -226,7 +227,7 @@ class _Lowering:
     # --- shapes and values
     def check_shape(self, spec: Spec, block: Block, allowed: Sequence[str]) -> bool:
         if block.type not in allowed:
-            self.unknown("block" if allowed is TOP_LEVEL else "block inside here", block.type, allowed, spec, block)
+            self.unknown("block", block.type, allowed, spec, block)
             return False
         shape = SHAPES[block.type]
         low, high = shape.labels
@@ -331,6 +332,8 @@ class _Lowering:
         self.unique_labels(items, ("dbt", "sqlmesh"), "import")
         self.unique_labels(items, ("pipeline",), "pipeline")
         self.unique_labels(items, ("task",), "task")
+        for kind in ("pipeline", "task", "dbt", "sqlmesh"):
+            items[kind] = [item for item in items[kind] if self.valid_name(item, kind)]
         self.unique_labels(items, ("asset",), "asset block")
 
         self.assets: dict[str, ir.Asset] = {}
@@ -363,10 +366,8 @@ class _Lowering:
         )
 
     def check_nested(self, spec: Spec, block: Block) -> None:
-        parent_ok = block.type in SHAPES
-        if not parent_ok:
-            return  # reported by the parent's shape check
-        if not self.check_shape(spec, block, tuple(SHAPES)):
+        # A block type its parent does not take was reported by the parent's shape check.
+        if block.type not in SHAPES or not self.check_shape(spec, block, tuple(SHAPES)):
             return
         if block.type == "check":
             kind = block.labels[0].value
@@ -390,6 +391,15 @@ class _Lowering:
             if start is not None and _date(start.value.value) is None:
                 self.report(Code.INVALID_VALUE, f"start expects a date such as \"2024-01-01\", not "
                             f"{start.value.value!r}", spec, start.value)
+
+    def valid_name(self, item: _Item, kind: str) -> bool:
+        """Pipeline, task and import names become DAG ids, task ids, asset keys and file
+        names: letters, digits, `_`, `-` and `.`, not starting with `-` or `.`."""
+        if _NAME.fullmatch(item.label) and len(item.label) <= 200:
+            return True
+        self.report(Code.INVALID_VALUE, f"{kind} name {item.label!r}: use letters, digits, _, - and . (at most "
+                    "200, starting with a letter, digit or _)", item.spec, item.block.labels[0])
+        return False
 
     def unique_labels(self, items: dict[str, list[_Item]], kinds: Sequence[str], what: str) -> None:
         seen: dict[str, _Item] = {}
