@@ -147,6 +147,9 @@ def dag_run(run_id: str, state: str, start: dt.datetime | None, end: dt.datetime
 
 def test_pipeline_runs_from_the_airflow_api(tmp_path):
     seed_warehouse(tmp_path / "wh.duckdb")
+    # Running runs are judged against the real clock, so their start is taken from
+    # it now, not from when the suite was collected (a slow machine gets there late).
+    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # noqa: N806
     runs = {
         "marts": [dag_run("scheduled__4", "running", NOW - 50 * M, None),      # over its 30 min: a violation
                   dag_run("scheduled__3", "failed", NOW - 1 * dt.timedelta(days=1), NOW - dt.timedelta(days=1) + 5 * M),
