@@ -56,6 +56,9 @@ def test_lineage_page_of_the_mixed_example(browser, specs, tmp_path):  # noqa: F
     result = orch("graph", str(specs / "mixed.orch"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     project, _ = build([str(specs / "mixed.orch")], BuildOptions())
+    from compiler import look
+
+    assert look.STYLE in out.read_text()  # one look with the monitors' reports
     page, problems, requests, _ = _open(browser, out)
     assert problems == [] and requests == []
     shown = page.evaluate("({a: orchLineage.assets, e: orchLineage.edges, p: orchLineage.pipelines})")
@@ -99,8 +102,9 @@ def test_lineage_page_of_1200_models_renders_quickly(browser, tmp_path):
     searched = time.monotonic() - started
     assert answer.endswith(("match", "matches")) and not answer.startswith("0 ")
     page.screenshot(path=str(tmp_path / "big.png"))
-    # Generous bounds for a 2-core machine: the page must not take tens of seconds.
-    assert seconds < 20 and searched < 5, (seconds, searched)
+    # Bounds for a loaded 2-core machine (here: 1 to 3 s to draw, under 0.1 s to search).
+    print(f"1,200-model page drawn in {seconds:.2f} s, searched in {searched:.2f} s")
+    assert seconds < 10 and searched < 3, (seconds, searched)
 
 
 def test_hostile_names_stay_text_in_the_page(browser, tmp_path):

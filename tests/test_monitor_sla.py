@@ -233,6 +233,9 @@ def test_sla_report_formats_show_compliance_and_trend(tmp_path):
     ET.fromstring(svg)  # well-formed
     assert svg.count("<circle") == 15  # 14 days of history and today
     assert "<polyline" in svg
+    from compiler import look
+
+    assert look.STYLE in page  # one look with `orch graph`
     md = (tmp_path / "r.markdown").read_text()
     # Every report run checks first: by the markdown run, 14 days of history and two runs today, 14 of 16 pass.
     assert "| `wh.main.fresh_events` | table | 87.5% | 87.5% | 87.5% | steady |" in md
