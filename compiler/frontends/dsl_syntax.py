@@ -26,19 +26,26 @@ INDENT = "  "
 WIDTH = 100
 
 
-@attrs.define(eq=False)
-class Value:
-    """A literal: `kind` is string, long_string, number, duration, word or list."""
+@attrs.define(eq=False, kw_only=True)
+class _Node:
+    """Where a node starts and ends in the text, and the comments fmt puts back around it."""
 
-    kind: str
-    value: object
     line: int
     col: int
-    text: str = ""
     end_line: int = 0
     end_col: int = 0
     comments: list[str] = attrs.Factory(list)
     trailing: str | None = None
+    blank_before: bool = False
+
+
+@attrs.define(eq=False, kw_only=True)
+class Value(_Node):
+    """A literal: `kind` is string, long_string, number, duration, word or list."""
+
+    kind: str
+    value: object
+    text: str = ""
     end_comments: list[str] = attrs.Factory(list)
 
     def describe(self) -> str:
@@ -46,35 +53,21 @@ class Value:
                 "word": f"the word {self.text}", "list": "a list"}[self.kind]
 
 
-@attrs.define(eq=False)
-class Attribute:
+@attrs.define(eq=False, kw_only=True)
+class Attribute(_Node):
     name: str
     value: Value
-    line: int
-    col: int
-    end_line: int = 0
-    end_col: int = 0
-    comments: list[str] = attrs.Factory(list)
-    trailing: str | None = None
-    blank_before: bool = False
 
 
-@attrs.define(eq=False)
-class Block:
+@attrs.define(eq=False, kw_only=True)
+class Block(_Node):
     type: str
     labels: list[Value]
     members: list[Attribute | Block]
-    line: int
-    col: int
     header_line: int = 0
     header_end_col: int = 0
-    end_line: int = 0
-    end_col: int = 0
-    comments: list[str] = attrs.Factory(list)
-    trailing: str | None = None
     close_trailing: str | None = None
     end_comments: list[str] = attrs.Factory(list)
-    blank_before: bool = False
 
     def attributes(self) -> Iterable[Attribute]:
         return (m for m in self.members if isinstance(m, Attribute))
@@ -83,16 +76,9 @@ class Block:
         return (m for m in self.members if isinstance(m, Block))
 
 
-@attrs.define(eq=False)
-class Include:
+@attrs.define(eq=False, kw_only=True)
+class Include(_Node):
     path: Value
-    line: int
-    col: int
-    end_line: int = 0
-    end_col: int = 0
-    comments: list[str] = attrs.Factory(list)
-    trailing: str | None = None
-    blank_before: bool = False
 
 
 @attrs.define(eq=False)
@@ -217,8 +203,9 @@ def _value(tree: Tree | Token, path: str, text: str) -> Value:
     kind = tree.data
     if kind == "list":
         items = [_value(child, path, text) for child in tree.children]
-        return Value("list", items, tree.meta.line, tree.meta.column, end_line=tree.meta.end_line,
-                     end_col=tree.meta.end_column)
+        meta = tree.meta
+        return Value(kind="list", value=items, line=meta.line, col=meta.column, end_line=meta.end_line,
+                     end_col=meta.end_column)
     token = tree.children[0]
     if kind == "string":
         try:
@@ -233,18 +220,18 @@ def _value(tree: Tree | Token, path: str, text: str) -> Value:
         value = float(token) if "." in token else int(token)
     else:
         value = str(token)
-    return Value(kind, value, token.line, token.column, text=str(token), end_line=token.end_line,
-                 end_col=token.end_column)
+    return Value(kind=kind, value=value, line=token.line, col=token.column, text=str(token),
+                 end_line=token.end_line, end_col=token.end_column)
 
 
 def _item(tree: Tree, path: str, text: str) -> Include | Block | Attribute:
     meta = tree.meta
     if tree.data == "include":
         value = _value(Tree("string", [tree.children[0]]), path, text)
-        return Include(value, meta.line, meta.column, end_line=meta.end_line, end_col=meta.end_column)
+        return Include(path=value, line=meta.line, col=meta.column, end_line=meta.end_line, end_col=meta.end_column)
     if tree.data == "attribute":
         name, value = tree.children
-        return Attribute(str(name), _value(value, path, text), meta.line, meta.column,
+        return Attribute(name=str(name), value=_value(value, path, text), line=meta.line, col=meta.column,
                          end_line=meta.end_line, end_col=meta.end_column)
     name, *rest = tree.children
     labels, members = [], []
@@ -255,8 +242,9 @@ def _item(tree: Tree, path: str, text: str) -> Include | Block | Attribute:
             header = child
         else:
             members.append(_item(child, path, text))
-    return Block(str(name), labels, members, meta.line, meta.column, header_line=header.end_line,
-                 header_end_col=header.end_column, end_line=meta.end_line, end_col=meta.end_column)
+    return Block(type=str(name), labels=labels, members=members, line=meta.line, col=meta.column,
+                 header_line=header.end_line, header_end_col=header.end_column, end_line=meta.end_line,
+                 end_col=meta.end_column)
 
 
 def _attach_comments(spec: Spec, comments: list[Token]) -> None:
