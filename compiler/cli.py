@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from compiler import __version__, backend, codegen, ir, serde, stamp
-from compiler.diagnostics import CompileError, Diagnostic, render_all
+from compiler.diagnostics import CompileError, Diagnostic, did_you_mean, render_all
 from compiler.driver import BuildOptions, build
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
 from compiler.passes.cadence import cron_problem
@@ -272,10 +272,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not keys:
-        import difflib
-
-        close = difflib.get_close_matches(args.asset, index.names(), n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(args.asset, index.names())
         raise UsageError(f"no asset {args.asset!r} in {describe_inputs(args.inputs)}{hint}")
     print("\n\n".join(explain.explain(project, diagnostics, key) for key in keys))
     return EXIT_OK

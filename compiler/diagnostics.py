@@ -8,6 +8,7 @@ returned instead, so one run reports all of them.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import json
 from collections.abc import Iterable
@@ -90,6 +91,12 @@ class Diagnostic:
                 "unique_id": self.span.unique_id,
             },
         }
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'a' or 'b'?" for the closest choices, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def error(code: Code, message: str, span: Location) -> Diagnostic:

@@ -136,7 +136,7 @@ def join_by_relation(assets: dict[str, ir.Asset], checks: Iterable[ir.Check] = (
     readers = {u for a in out.values() for u in a.upstream}
     checked = {c.asset for c in checks}
     for key in replace:
-        if key.startswith("sqlmesh.external.") and key not in readers and key not in checked:
+        if key.startswith(sqlmesh.EXTERNAL_PREFIX) and key not in readers and key not in checked:
             del out[key]
     return out
 

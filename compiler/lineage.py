@@ -14,11 +14,13 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from html import escape as _escape
 
 import attrs
 
 from compiler import ir, look
 from compiler.diagnostics import Diagnostic
+from compiler.frontends.dsl import format_duration
 
 COL_WIDTH = 230
 ROW_HEIGHT = 56
@@ -62,12 +64,6 @@ class View:
     groups: tuple[tuple[str, str], ...]  # (name, caption)
 
 
-def _duration(value) -> str:
-    from compiler.frontends.dsl import format_duration
-
-    return format_duration(value)
-
-
 def _schedule(schedule: ir.Schedule) -> str:
     return schedule.cron + ("" if schedule.timezone == "UTC" else f" ({schedule.timezone})")
 
@@ -106,8 +102,8 @@ def view(project: ir.Project, diagnostics: Sequence[Diagnostic] = ()) -> View:
         fresh = asset.freshness
         freshness = None
         if fresh is not None:
-            parts = [f"max {_duration(fresh.max_age)}" if fresh.max_age else "",
-                     f"warn after {_duration(fresh.warn_age)}" if fresh.warn_age else "",
+            parts = [f"max {format_duration(fresh.max_age)}" if fresh.max_age else "",
+                     f"warn after {format_duration(fresh.warn_age)}" if fresh.warn_age else "",
                      f"on {fresh.timestamp_column}" if fresh.timestamp_column else ""]
             freshness = ", ".join(p for p in parts if p)
         sla = asset.sla or (pipelines[pipeline].sla if pipeline else None)
@@ -115,7 +111,7 @@ def view(project: ir.Project, diagnostics: Sequence[Diagnostic] = ()) -> View:
             key=asset.key, name=asset.name, kind=asset.kind.value, layer=asset.layer or "models",
             group=group(asset), pipeline=pipeline, critical=asset.critical,
             schedule=_schedule(schedule) if schedule else None,
-            sla=(_duration(sla.complete_within) + (" (critical)" if sla.critical else "")) if sla else None,
+            sla=(format_duration(sla.complete_within) + (" (critical)" if sla.critical else "")) if sla else None,
             freshness=freshness, checks=tuple(_check_text(c) for c in checks.get(asset.key, ())),
             owner=asset.owner, origin=str(asset.origin), notes=tuple(notes[asset.key]),
         )
@@ -134,7 +130,7 @@ def view(project: ir.Project, diagnostics: Sequence[Diagnostic] = ()) -> View:
             continue
         bits = [name, _schedule(p.schedule)]
         if p.sla:
-            bits.append(f"SLA {_duration(p.sla.complete_within)}")
+            bits.append(f"SLA {format_duration(p.sla.complete_within)}")
         captions.append((name, " · ".join(bits)))
     return View(title=project.name, nodes=tuple(placed), edges=tuple(edges), groups=tuple(captions))
 
@@ -324,9 +320,3 @@ padding:.6rem .8rem;box-shadow:0 4px 14px rgba(0,0,0,.12);font-size:13px;pointer
 <script>{app}</script>
 </body></html>
 """
-
-
-def _escape(text: str) -> str:
-    import html as _html
-
-    return _html.escape(text)

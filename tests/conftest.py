@@ -66,6 +66,23 @@ def example_project(tmp_path_factory) -> Path:
     return dest
 
 
+def copy_specs(dest: Path, env: dict) -> Path:
+    """specs/ copied to `dest`, its dbt example parsed by real dbt (the specs import its manifest)."""
+    shutil.copytree(ROOT / "specs", dest, ignore=shutil.ignore_patterns(
+        "target", "logs", "*.duckdb", ".user.yml", ".cache", "exports"))
+    project = dest / "jaffle_shop"
+    subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir",
+                    str(project)], check=True, env=env, cwd=dest, timeout=300)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def specs(tmp_path_factory) -> Path:
+    """One parsed copy of specs/ for the tests that only compile the examples."""
+    dest = tmp_path_factory.mktemp("specs") / "specs"
+    return copy_specs(dest, dict(os.environ, ORCH_EXAMPLE_DUCKDB=str(dest / "warehouse.duckdb")))
+
+
 @pytest.fixture(scope="session")
 def example_manifest(example_project) -> Path:
     return example_project / "target" / "manifest.json"

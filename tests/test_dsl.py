@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -17,22 +14,10 @@ from compiler import serde
 from compiler.diagnostics import CompileError
 from compiler.driver import BuildOptions, build
 from compiler.frontends import dsl, dsl_syntax
-from tests.conftest import BIN, ROOT, orch
+from tests.conftest import ROOT, orch
 
 SPECS = ROOT / "specs"
 EXAMPLES = sorted(p.name for p in SPECS.glob("*.orch"))
-
-
-@pytest.fixture(scope="session")
-def specs(tmp_path_factory) -> Path:
-    """A copy of specs/ with the dbt example parsed by real dbt (the specs import its manifest)."""
-    dest = tmp_path_factory.mktemp("specs") / "specs"
-    shutil.copytree(SPECS, dest, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml", ".cache"))
-    project = dest / "jaffle_shop"
-    env = dict(os.environ, ORCH_EXAMPLE_DUCKDB=str(dest / "warehouse.duckdb"))
-    subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir",
-                    str(project)], check=True, env=env, cwd=dest, timeout=300)
-    return dest
 
 
 def _ir(path: Path, strip_origins: bool = False) -> dict:

@@ -14,7 +14,6 @@ import pytest
 from compiler.driver import BuildOptions, build
 from compiler.lineage import dot, mermaid, view
 from tests.conftest import corpus, orch
-from tests.test_dsl import specs  # noqa: F401  (the parsed copy of specs/)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BIG = "GENERATED_tuva_integration_tests_1200models_v12_dbt1.10.23_duckdb"
@@ -51,7 +50,7 @@ def _open(browser, page_path: Path):
     return page, problems, requests, time.monotonic() - started
 
 
-def test_lineage_page_of_the_mixed_example(browser, specs, tmp_path):  # noqa: F811
+def test_lineage_page_of_the_mixed_example(browser, specs, tmp_path):
     out = tmp_path / "lineage.html"
     result = orch("graph", str(specs / "mixed.orch"), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -123,7 +122,7 @@ def test_hostile_names_stay_text_in_the_page(browser, tmp_path):
     assert problems == []
 
 
-def test_mermaid_and_dot_text(specs):  # noqa: F811
+def test_mermaid_and_dot_text(specs):
     project, diagnostics = build([str(specs / "mixed.orch")], BuildOptions())
     picture = view(project, diagnostics)
     text = mermaid(picture)
@@ -140,7 +139,7 @@ def test_mermaid_and_dot_text(specs):  # noqa: F811
     assert orch("graph", str(specs / "mixed.orch"), "--format", "mermaid").stdout == text
 
 
-def test_explain_shows_an_infeasible_sla_with_the_pass_reasoning(specs, tmp_path):  # noqa: F811
+def test_explain_shows_an_infeasible_sla_with_the_pass_reasoning(specs, tmp_path):
     results = tmp_path / "run_results.json"
     results.write_text(json.dumps({"results": [
         {"unique_id": "model.jaffle_shop.stg_orders", "execution_time": 2400.0},
@@ -162,7 +161,7 @@ def test_explain_shows_an_infeasible_sla_with_the_pass_reasoning(specs, tmp_path
     assert "stg_orders (2400s) -> fct_orders (4000s)" in text
 
 
-def test_explain_an_infeasible_freshness_target(specs, tmp_path):  # noqa: F811
+def test_explain_an_infeasible_freshness_target(specs, tmp_path):
     path = specs / "stale.orch"
     path.write_text('dbt "jaffle" {\n  manifest = "jaffle_shop/target/manifest.json"\n}\n\n'
                     'asset "dim_customers" {\n  freshness {\n    max_age = 2h\n  }\n}\n')
@@ -175,7 +174,7 @@ def test_explain_an_infeasible_freshness_target(specs, tmp_path):  # noqa: F811
             "before a run its data is up to 24h old") in result.stdout
 
 
-def test_explain_unknown_asset_suggests(specs):  # noqa: F811
+def test_explain_unknown_asset_suggests(specs):
     result = orch("explain", "fct_order", str(specs / "marts.orch"))
     assert result.returncode == 2
     assert "no asset 'fct_order'" in result.stderr and "did you mean 'fct_orders'" in result.stderr

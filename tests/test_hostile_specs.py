@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tests.conftest import orch
 from tests.test_dagster import _load_graph
-from tests.test_dsl import specs  # noqa: F401  (the parsed copy of specs/)
 
 
 def _hostile(marker: Path) -> list[str]:
@@ -57,7 +56,7 @@ def _calls(folder: Path) -> set[str]:
     return names
 
 
-def _compile(specs_dir: Path, name: str, text: str, out: Path):  # noqa: F811
+def _compile(specs_dir: Path, name: str, text: str, out: Path):
     spec = specs_dir / name
     spec.write_text(text, encoding="utf-8")
     try:
@@ -67,7 +66,7 @@ def _compile(specs_dir: Path, name: str, text: str, out: Path):  # noqa: F811
         spec.unlink()
 
 
-def test_hostile_values_stay_literals(specs, tmp_path):  # noqa: F811
+def test_hostile_values_stay_literals(specs, tmp_path):
     from airflow.dag_processing.dagbag import DagBag
 
     marker = tmp_path / "PWNED"

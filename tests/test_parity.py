@@ -9,7 +9,6 @@ import re
 import pytest
 
 from tests.conftest import orch
-from tests.test_dsl import specs  # noqa: F401  (the parsed copy of specs/)
 
 EXAMPLES = ["jaffle_overlay.orch", "shop_metrics.orch", "mixed.orch", "marts.orch"]
 
@@ -22,7 +21,7 @@ def _compile(inputs, out):
 
 
 @pytest.mark.parametrize("spec", EXAMPLES)
-def test_every_example_means_the_same_on_both_platforms(specs, spec, tmp_path):  # noqa: F811
+def test_every_example_means_the_same_on_both_platforms(specs, spec, tmp_path):
     out = _compile([specs / spec], tmp_path / "out")
     result = orch("diff", "--from", "airflow", "--to", "dagster", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -46,7 +45,7 @@ def test_the_dbt_example_means_the_same(example_manifest, tmp_path):
     assert doc["airflow"]["pipelines"]["dbt_marts_daily"] == ["0 0 * * *", "UTC"]
 
 
-def test_a_removed_edge_and_a_changed_schedule_are_reported_exactly(specs, tmp_path):  # noqa: F811
+def test_a_removed_edge_and_a_changed_schedule_are_reported_exactly(specs, tmp_path):
     out = _compile([specs / "marts.orch"], tmp_path / "out")
     dag = out / "airflow" / "marts_daily.py"
     text = dag.read_text()
@@ -69,7 +68,7 @@ def test_a_removed_edge_and_a_changed_schedule_are_reported_exactly(specs, tmp_p
         "pipeline dbt_seeds_daily: scheduled 0 0 * * * (UTC) in airflow, 0 3 * * * (UTC) in dagster"]
 
 
-def test_a_check_one_side_skips_is_a_difference(specs, tmp_path):  # noqa: F811
+def test_a_check_one_side_skips_is_a_difference(specs, tmp_path):
     # Without a connection the Airflow backend leaves the SQL checks out (W062); Dagster runs them.
     out = tmp_path / "out"
     assert orch("compile", str(specs / "marts.orch"), "-t", "airflow", "-t", "dagster", "-o", str(out)).returncode == 0

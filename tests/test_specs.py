@@ -5,31 +5,25 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import sqlite3
 import subprocess
 
 import pytest
 
-from tests.conftest import BIN, ROOT, orch
+from tests.conftest import BIN, copy_specs, orch
 from tests.test_dagster import _load_graph
 
-SPECS = ROOT / "specs"
 EXAMPLES = ["jaffle_overlay.orch", "shop_metrics.orch", "mixed.orch", "marts.orch"]
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """specs/ copied, with the dbt project parsed by real dbt into its own DuckDB file."""
+    """specs/ copied, with the dbt project parsed by real dbt into its own DuckDB file: a copy of
+    its own, since the end-to-end run rewrites the dbt project's target/ and writes exports."""
     root = tmp_path_factory.mktemp("spec-platforms")
-    specs = root / "specs"
-    shutil.copytree(SPECS, specs, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml", ".cache",
-                                                                 "exports"))
-    project = specs / "jaffle_shop"
     env = dict(os.environ, ORCH_EXAMPLE_DUCKDB=str(root / "warehouse.duckdb"), ORCH_EXPORT_DIR=str(root / "exports"),
                ORCH_CACHE_DIR=str(root / "cache"))
-    subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir",
-                    str(project)], check=True, env=env, timeout=300)
+    specs = copy_specs(root / "specs", env)
     return root, specs, env
 
 
@@ -123,7 +117,7 @@ def test_mixed_example_runs_end_to_end_in_airflow(workspace):
 
 
 def test_seed_command_compiles_a_spec(workspace, tmp_path):
-    root, specs, env = workspace
+    _, specs, env = workspace
     out = tmp_path / "defs"
     result = orch("--project-type", "orch", "--spec", str(specs / "marts.orch"), "--output-dir", str(out),
                   prog="dagster-asset-gen", env=env)

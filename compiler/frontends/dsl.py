@@ -23,9 +23,10 @@ from datetime import date, timedelta
 import attrs
 
 from compiler import ir
-from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from compiler.diagnostics import Code, CompileError, Diagnostic, did_you_mean, error, warning
 from compiler.frontends import dbt, sqlmesh
 from compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
+from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
 from compiler.passes.cadence import cron_problem
 
 # --- the shape of the language --------------------------------------------------------------------
@@ -220,9 +221,7 @@ class _Lowering:
         self.diagnostics.append(make(code, text, _at(spec, node)))
 
     def unknown(self, what: str, name: str, choices: Iterable[str], spec: Spec, node, code=Code.SPEC_UNKNOWN_NAME):
-        close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        self.report(code, f"unknown {what} {name!r}{hint}", spec, node)
+        self.report(code, f"unknown {what} {name!r}{did_you_mean(name, choices)}", spec, node)
 
     # --- shapes and values
     def check_shape(self, spec: Spec, block: Block, allowed: Sequence[str]) -> bool:
@@ -433,14 +432,11 @@ class _Lowering:
             if not self.valid_schedule(where["schedule"].spec, attr, schedule, out.get("timezone") or "UTC"):
                 del out["schedule"]
         group_by = out.get("group_by")
-        if group_by is not None:
-            from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
-
-            if not validate_group_by(str(group_by)):
-                attr = self.attr(where["group_by"].block, "group_by")
-                self.unknown("group_by", str(group_by), GROUP_BY_CHOICES, where["group_by"].spec, attr.value,
-                             code=Code.INVALID_VALUE)
-                del out["group_by"]
+        if group_by is not None and not validate_group_by(str(group_by)):
+            attr = self.attr(where["group_by"].block, "group_by")
+            self.unknown("group_by", str(group_by), GROUP_BY_CHOICES, where["group_by"].spec, attr.value,
+                         code=Code.INVALID_VALUE)
+            del out["group_by"]
         return out
 
     def valid_schedule(self, spec: Spec, attr: Attribute | None, cron: str, timezone: str) -> bool:

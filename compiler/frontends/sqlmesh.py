@@ -54,12 +54,16 @@ def _fail(message: str, path: str) -> CompileError:
     return CompileError(error(Code.SQLMESH_LOAD, message, ir.Location(path=path)))
 
 
-def load_context(path: str, gateway: str | None = None):
-    """A loaded `sqlmesh.Context` for the project at `path`."""
+def _check_project(path: str) -> None:
     if not os.path.isdir(path):
         raise _fail("not a folder: a SQLMesh project is the folder holding its config.yaml or config.py", path)
     if not any(os.path.exists(os.path.join(path, f"config.{ext}")) for ext in ("yaml", "yml", "py")):
         raise _fail("not a SQLMesh project: the folder has no config.yaml or config.py", path)
+
+
+def load_context(path: str, gateway: str | None = None):
+    """A loaded `sqlmesh.Context` for the project at `path`."""
+    _check_project(path)
     try:
         from sqlmesh import Context
     except ImportError:
@@ -94,8 +98,12 @@ def asset_key(fqn: str, default_catalog: str | None = None) -> str:
     return "sqlmesh." + _short(fqn, default_catalog)
 
 
+#: Keys of tables the models read that no model builds.
+EXTERNAL_PREFIX = "sqlmesh.external."
+
+
 def external_key(fqn: str, default_catalog: str | None = None) -> str:
-    return "sqlmesh.external." + _short(fqn, default_catalog)
+    return EXTERNAL_PREFIX + _short(fqn, default_catalog)
 
 
 def _column(expression, dialect: str) -> str:
@@ -122,8 +130,7 @@ def lower(path: str, options: SqlmeshOptions = SqlmeshOptions()) -> Lowered:
     from compiler import serde
     from compiler.diagnostics import Diagnostic, Level
 
-    if not os.path.isdir(path):
-        raise _fail("not a folder: a SQLMesh project is the folder holding its config.yaml or config.py", path)
+    _check_project(path)  # before paying for a child process that would say the same
     request = json.dumps({"path": path, "gateway": options.gateway, "project_dir": options.project_dir})
     child = subprocess.run([sys.executable, "-m", "compiler.frontends.sqlmesh"], input=request,
                            capture_output=True, text=True, check=False)
@@ -156,6 +163,7 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
     default_catalog = context.default_catalog
     assets: list[ir.Asset] = []
     checks: list[ir.Check] = []
+    check_keys: set[str] = set()
     externals: dict[str, ir.Asset] = {}
     for fqn in sorted(models):
         model = models[fqn]
@@ -220,9 +228,12 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
         for audit, args in model.audits_with_args:
             params = tuple(ir.Param(name=arg, value=value.sql(dialect=model.dialect) if hasattr(value, "sql")
                                     else str(value)) for arg, value in sorted(args.items()))
+            check_key = f"{key}.audit.{audit.name}"
+            if check_key in check_keys:  # one audit applied twice, with other arguments
+                check_key += f".{len(checks)}"
+            check_keys.add(check_key)
             checks.append(ir.Check(
-                key=f"{key}.audit.{audit.name}" + (f".{len(checks)}" if any(
-                    c.key == f"{key}.audit.{audit.name}" for c in checks) else ""),
+                key=check_key,
                 name=audit.name,
                 asset=key,
                 kind=ir.CheckKind.SQLMESH_AUDIT,
