@@ -134,13 +134,15 @@ def run_compile(
     options: BuildOptions,
     args: argparse.Namespace,
     check: bool,
+    root: str,
 ) -> int:
-    """Build once, emit every (backend, folder) target, then write them all."""
+    """Build once, emit every (backend, folder) target, then write them all as one
+    transaction under `root`."""
     out_dirs = [out_dir for _, out_dir in targets]
     settings = {"targets": list(targets), "options": repr(options), "backend_options": list(args.option),
                 "format": args.format, "color": _color(args)}
     compile_key = stamp.key(inputs, [options.run_results], settings)
-    previous = stamp.load(compile_key, out_dirs)
+    previous = stamp.load(compile_key, out_dirs, root)
     if previous is not None:
         # Nothing orch reads has changed, and the outputs are as the last compile left them.
         if previous["report"]:
@@ -174,7 +176,7 @@ def run_compile(
     try:
         for name, out_dir in targets:
             outputs.append((out_dir, by_name[name].emit(project, source)))
-        plans = [codegen.write_tree(out_dir, files, check=check) for out_dir, files in outputs]
+        plans = codegen.write_trees(root, outputs, check=check)
     except CompileError as exc:
         _report(exc.diagnostics, args)
         return EXIT_ERRORS
@@ -204,7 +206,7 @@ def run_compile(
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     targets = [(name, os.path.join(args.out, name)) for name in dict.fromkeys(args.target)]
-    return run_compile(args.inputs, targets, _build_options(args), args, args.check)
+    return run_compile(args.inputs, targets, _build_options(args), args, args.check, args.out)
 
 
 def _build_and_report(args: argparse.Namespace) -> tuple[ir.Project | None, list[Diagnostic]]:
@@ -468,7 +470,8 @@ def _seed_main(prog: str, target: str, argv: Sequence[str] | None) -> int:
         source = getattr(args, flag)
         if not source:
             raise UsageError(f"--project-type {args.project_type} needs --{flag.replace('_', '-')}")
-        return run_compile([source], [(target, args.output_dir)], _build_options(args), args, args.check)
+        return run_compile([source], [(target, args.output_dir)], _build_options(args), args, args.check,
+                           args.output_dir)
 
     return _guarded(run, argv)
 

@@ -2,7 +2,7 @@
 
 Airflow and Dagster watch the folders orch writes, so a compile must never
 leave a half-written file or a folder where some files are new and some old
-for longer than the final renames take. `write_tree` stages every file next
+for longer than the final renames take. `write_trees` stages every file next
 to the output folder, commits a journal, then renames; a compile that dies
 after the commit is rolled forward by the next one, and one that dies before
 it leaves the folder untouched. Only files that carry orch's header are ever
@@ -227,15 +227,17 @@ def plan(out_dir: str, files: Iterable[OutputFile]) -> Plan:
     return Plan(out_dir=out_dir, writes=writes, removes=removes, unchanged=tuple(unchanged))
 
 
-def _side_paths(out_dir: str) -> tuple[str, str]:
-    parent, base = os.path.split(os.path.abspath(out_dir))
+def _side_paths(root: str) -> tuple[str, str]:
+    """The staging folder and lock file of compiles into `root`: beside it, never
+    inside, so Airflow and Dagster never see a staged file."""
+    parent, base = os.path.split(os.path.abspath(root))
     return os.path.join(parent, f".{base}.orch-staging"), os.path.join(parent, f".{base}.orch-lock")
 
 
 @contextlib.contextmanager
-def locked(out_dir: str) -> Iterator[None]:
+def locked(root: str) -> Iterator[None]:
     """Serialise compiles into the same folder: a second one waits for the first."""
-    _, lock_path = _side_paths(out_dir)
+    _, lock_path = _side_paths(root)
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with open(lock_path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -253,26 +255,36 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _apply_journal(out_dir: str, staging: str) -> None:
+def _apply_journal(root: str, staging: str) -> None:
+    """Move the staged files into place and delete what the journal removes.
+    Safe to repeat: recovery runs it again after a kill part-way through."""
     with open(os.path.join(staging, "journal.json"), encoding="utf-8") as fh:
         journal = json.load(fh)
+    touched = set()
     for rel in journal["writes"]:
         staged = os.path.join(staging, "files", rel)
         if os.path.exists(staged):
-            target = os.path.join(out_dir, rel)
+            target = os.path.join(root, rel)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(staged, target)
+            touched.add(os.path.dirname(target))
     for rel in journal["removes"]:
-        target = os.path.join(out_dir, rel)
+        target = os.path.join(root, rel)
         if is_generated(target):
             os.unlink(target)
-            _prune_empty_dirs(out_dir, os.path.dirname(target))
-    _fsync_dir(out_dir)
-    shutil.rmtree(staging)
+            _prune_empty_dirs(root, os.path.dirname(target))
+    for directory in sorted(touched | {root}):
+        with contextlib.suppress(OSError):
+            _fsync_dir(directory)
+    # The journal goes last: a staging folder without one always means a write
+    # that never committed, so recovery may drop it.
+    shutil.rmtree(os.path.join(staging, "files"), ignore_errors=True)
+    os.unlink(os.path.join(staging, "journal.json"))
+    os.rmdir(staging)
 
 
-def _prune_empty_dirs(out_dir: str, directory: str) -> None:
-    root = os.path.abspath(out_dir)
+def _prune_empty_dirs(root: str, directory: str) -> None:
+    root = os.path.abspath(root)
     directory = os.path.abspath(directory)
     while directory != root and directory.startswith(root + os.sep):
         try:
@@ -282,13 +294,13 @@ def _prune_empty_dirs(out_dir: str, directory: str) -> None:
         directory = os.path.dirname(directory)
 
 
-def recover(out_dir: str) -> None:
-    """Finish or discard a compile into `out_dir` that was killed mid-write."""
-    staging, _ = _side_paths(out_dir)
+def recover(root: str) -> None:
+    """Finish or discard a compile into `root` that was killed mid-write."""
+    staging, _ = _side_paths(root)
     if not os.path.isdir(staging):
         return
     if os.path.exists(os.path.join(staging, "journal.json")):
-        _apply_journal(out_dir, staging)
+        _apply_journal(root, staging)
     else:
         shutil.rmtree(staging)
 
@@ -298,28 +310,50 @@ def write_tree(out_dir: str, files: Iterable[OutputFile], *, check: bool = False
 
     With `check`, nothing is written; the returned plan says what would change.
     """
-    files = list(files)
+    return write_trees(out_dir, [(out_dir, files)], check=check)[0]
+
+
+def write_trees(root: str, outputs: Iterable[tuple[str, Iterable[OutputFile]]], *,
+                check: bool = False) -> list[Plan]:
+    """Write several output folders under `root` as one transaction.
+
+    `orch compile --out OUT` writes a folder per target under OUT; a kill or a
+    second compile must not leave OUT/airflow from one compile and
+    OUT/dagster from another, so every folder shares one lock, one staging
+    area and one journal (the commit point).
+    """
+    root = os.path.normpath(root)
+    outputs = [(os.path.normpath(out_dir), list(files)) for out_dir, files in outputs]
+    for out_dir, _ in outputs:
+        if os.path.relpath(out_dir, root).split(os.sep)[0] == os.pardir:
+            raise ValueError(f"{out_dir} is not under {root}")
     if check:
-        return plan(out_dir, files)
-    with locked(out_dir):
-        recover(out_dir)
-        todo = plan(out_dir, files)
-        if not todo.changed:
-            return todo
-        staging, _ = _side_paths(out_dir)
+        return [plan(out_dir, files) for out_dir, files in outputs]
+    with locked(root):
+        recover(root)
+        plans = [plan(out_dir, files) for out_dir, files in outputs]
+        if not any(p.changed for p in plans):
+            return plans
+        staging, _ = _side_paths(root)
         os.makedirs(os.path.join(staging, "files"))
-        for rel, content in todo.writes.items():
-            staged = os.path.join(staging, "files", rel)
-            os.makedirs(os.path.dirname(staged), exist_ok=True)
-            with open(staged, "w", encoding="utf-8", newline="") as fh:
-                fh.write(content)
+        writes, removes = [], []
+        for p in plans:
+            under = os.path.relpath(p.out_dir, root)
+            for rel, content in p.writes.items():
+                rel_root = os.path.normpath(os.path.join(under, rel))
+                staged = os.path.join(staging, "files", rel_root)
+                os.makedirs(os.path.dirname(staged), exist_ok=True)
+                with open(staged, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(content)
+                writes.append(rel_root)
+            removes += [os.path.normpath(os.path.join(under, rel)) for rel in p.removes]
         journal = os.path.join(staging, "journal.json")
         with open(journal + ".tmp", "w", encoding="utf-8") as fh:
-            json.dump({"writes": sorted(todo.writes), "removes": list(todo.removes)}, fh)
+            json.dump({"writes": sorted(writes), "removes": removes}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(journal + ".tmp", journal)  # the commit point
         _fsync_dir(staging)
-        os.makedirs(out_dir, exist_ok=True)
-        _apply_journal(out_dir, staging)
-        return todo
+        os.makedirs(root, exist_ok=True)
+        _apply_journal(root, staging)
+        return plans

@@ -57,11 +57,8 @@ def _path(out_dirs: Sequence[str]) -> str:
     return os.path.join(os.path.dirname(codegen._cache_dir()), "compile", f"{where}.json")
 
 
-def _tree(out_dir: str) -> dict[str, str] | None:
-    """rel path -> sha256 of every file orch generated in `out_dir`; None mid-commit."""
-    staging, _ = codegen._side_paths(out_dir)
-    if os.path.exists(staging):
-        return None
+def _tree(out_dir: str) -> dict[str, str]:
+    """rel path -> sha256 of every file orch generated in `out_dir`."""
     found = {}
     for base, dirs, files in os.walk(out_dir):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
@@ -72,11 +69,11 @@ def _tree(out_dir: str) -> dict[str, str] | None:
     return found
 
 
-def load(compile_key: str | None, out_dirs: Sequence[str]) -> dict | None:
-    """The stamp of the last compile into `out_dirs`, if it had this key and its
-    outputs are still exactly as it left them."""
-    if compile_key is None:
-        return None
+def load(compile_key: str | None, out_dirs: Sequence[str], root: str) -> dict | None:
+    """The stamp of the last compile into `out_dirs` (under `root`), if it had this
+    key and its outputs are still exactly as it left them."""
+    if compile_key is None or os.path.exists(codegen._side_paths(root)[0]):
+        return None  # a compile is mid-commit, or was killed in one
     try:
         with open(_path(out_dirs), encoding="utf-8") as fh:
             stamp = json.load(fh)

@@ -154,6 +154,45 @@ def _as_str_list(value: Any) -> list[str]:
     return []
 
 
+# The node fields lowering reads, with the JSON types dbt writes for them. A
+# manifest edited by hand or by another tool can carry anything; a node whose
+# fields are not these is reported at its unique_id and left out, rather than
+# failing somewhere deep in lowering.
+_STR = (str, type(None))
+_NODE_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    **{key: (_STR, "a string") for key in (
+        "resource_type", "name", "alias", "identifier", "schema", "database", "package_name",
+        "original_file_path", "patch_path", "description", "compiled_code", "compiled_sql", "language",
+        "source_name", "column_name", "attached_node", "loaded_at_field")},
+    **{key: ((dict, type(None)), "an object") for key in (
+        "config", "meta", "columns", "depends_on", "test_metadata", "freshness", "owner")},
+    "fqn": ((list, type(None)), "a list of strings"),
+    "tags": ((list, str, type(None)), "a list of strings"),
+    "version": ((str, int, float, type(None)), "a string or a number"),
+}
+
+
+def node_problem(node: Any) -> str | None:
+    """Why `node` is not shaped like a manifest node, or None."""
+    if not isinstance(node, dict):
+        return f"must be an object, got {type(node).__name__}"
+    for key, (types, expected) in _NODE_FIELDS.items():
+        value = node.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"{key} must be {expected}, got {_show(value)}"
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            return f"{key} must be {expected}, got {_show(value)}"
+    deps = _as_dict(node.get("depends_on")).get("nodes")
+    if deps is not None and not (isinstance(deps, list) and all(isinstance(d, str) for d in deps)):
+        return f"depends_on.nodes must be a list of unique_ids, got {_show(deps)}"
+    return None
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _enabled(node: Mapping[str, Any]) -> bool:
     return _as_dict(node.get("config")).get("enabled", True) is not False
 
@@ -170,7 +209,11 @@ class _Lowering:
         self.nodes: dict[str, dict] = {}
         for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries"):
             for uid, node in _as_dict(manifest.get(section)).items():
-                if isinstance(node, dict) and _enabled(node):
+                problem = node_problem(node)
+                if problem is not None:
+                    self.diagnostics.append(error(Code.MALFORMED_NODE, f"{section}.{uid}: {problem}",
+                                                  self.where(uid)))
+                elif _enabled(node):
                     self.nodes[uid] = node
         self._resolved: dict[str, tuple[str, ...]] = {}
 
