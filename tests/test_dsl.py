@@ -220,6 +220,8 @@ BAD = [
      '  before = ["stg_orders"]\n}\n', "E020", 4, 1, 1),
     ("bad-duration-unit", _HEAD + 'pipeline "p" {\n  assets = ["fct_orders"]\n  sla = 5x\n}\n', "E094", 6, 9, 1),
     ("zero-duration", _HEAD + 'pipeline "p" {\n  assets = ["fct_orders"]\n  sla = 0h\n}\n', "E040", 6, 9, 1),
+    ("absurd-duration", _HEAD + 'pipeline "p" {\n  assets = ["fct_orders"]\n  sla = 99999999999w\n}\n',
+     "E094", 6, 9, 1),
     ("duration-as-string", _HEAD + 'pipeline "p" {\n  assets = ["fct_orders"]\n  sla = "2h"\n}\n',
      "E094", 6, 9, 1),
     ("bad-cron", _HEAD + 'pipeline "p" {\n  assets = ["fct_orders"]\n  schedule = "0 25 * * *"\n}\n',

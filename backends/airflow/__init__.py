@@ -75,6 +75,18 @@ def asset_uri(relation: ir.Relation) -> str:
     return f"{(relation.engine or 'warehouse').lower()}://{path}"
 
 
+# Airflow refuses to import a DAG holding an Asset whose URI is longer.
+_MAX_ASSET_URI = 1500
+
+
+def outlet_uri(asset: ir.Asset) -> str | None:
+    """The URI of the Airflow Asset a task updates, None when Airflow cannot hold one."""
+    if asset.relation is None:
+        return None
+    uri = asset_uri(asset.relation)
+    return uri if len(uri) <= _MAX_ASSET_URI else None
+
+
 _HEALTH_KINDS = sqlgen.HEALTH_CHECK_KINDS
 
 
@@ -160,6 +172,9 @@ class AirflowBackend(Backend):
         for asset in project.assets:
             if asset.runner is None:
                 continue
+            if asset.relation is not None and outlet_uri(asset) is None:
+                found.append(_skipped(asset.origin, f"the Airflow Asset (lineage outlet) of {asset.name[:80]}: its "
+                                                    f"URI is longer than Airflow's {_MAX_ASSET_URI} characters"))
             if asset.freshness is not None:
                 if not asset.freshness.timestamp_column:
                     found.append(_skipped(asset.origin, f"the freshness target of {asset.name} names no "
@@ -234,10 +249,11 @@ class _DagFile:
         self.imports.add(line)
 
     def outlets(self, asset: ir.Asset) -> str:
-        if asset.relation is None:
+        uri = outlet_uri(asset)
+        if uri is None:
             return ""
         self.need("from airflow.sdk import Asset")
-        return f"outlets=[Asset({asset_uri(asset.relation)!r})],"
+        return f"outlets=[Asset({uri!r})],"
 
     def common_task_args(self, asset: ir.Asset) -> str:
         args = []

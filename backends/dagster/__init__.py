@@ -79,6 +79,30 @@ def asset_keys(project: ir.Project) -> dict[str, list[str]]:
         if len({tuple(paths[a.key]) for a in clashing}) < len(clashing):
             for asset in clashing:
                 paths[asset.key] = [*paths[asset.key], _key_part(asset.name)]
+    # Names that differ only in characters a key part cannot hold ("a-b",
+    # "a.b", "a b") still clash: number them in key order, so the same project
+    # always gets the same keys. An unbuilt asset over a table something builds
+    # shares the builder's key (that is the lineage); unbuilt assets over
+    # different tables do not share.
+    owners: dict[tuple[str, ...], tuple] = {}
+    for asset in sorted(project.assets, key=lambda a: (a.runner is None, a.key)):
+        path = tuple(paths[asset.key])
+        if asset.runner is not None:
+            identity: tuple = ("built", asset.key)
+        elif asset.relation is not None:
+            identity = ("table", (asset.relation.schema or "").lower(), asset.relation.name.lower())
+        else:
+            identity = ("asset", asset.key)
+        owner = owners.get(path)
+        if owner is None or owner == identity or (asset.runner is None and owner[0] == "built"):
+            owners.setdefault(path, identity)
+            continue
+        n = 2
+        while (*path[:-1], f"{path[-1]}_{n}") in owners:
+            n += 1
+        path = (*path[:-1], f"{path[-1]}_{n}")
+        paths[asset.key] = list(path)
+        owners[path] = identity
     return paths
 
 

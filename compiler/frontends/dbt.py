@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ _SCHEDULE_ALIASES = {
     "yearly": "@yearly",
 }
 _PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_LONGEST_DURATION = timedelta(days=3650)
 # Nodes that produce no table of their own: lineage passes through them.
 _TRANSPARENT = frozenset({"model", "metric", "semantic_model", "saved_query"})
 
@@ -310,7 +312,13 @@ class _Lowering:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.bad_meta(uid, key, value, f"a number of {unit}")
             return None
-        return timedelta(seconds=round(value * {"hours": 3600, "minutes": 60}[unit]))
+        seconds = value * {"hours": 3600, "minutes": 60}[unit]
+        # Ten years: past it a value is a typo (or a unit mix-up), and far past
+        # it no date arithmetic can hold it.
+        if not math.isfinite(seconds) or seconds > _LONGEST_DURATION.total_seconds():
+            self.bad_meta(uid, key, value, f"a number of {unit} up to ten years")
+            return None
+        return timedelta(seconds=round(seconds))
 
     def meta_str(self, uid: str, meta: Mapping[str, Any], key: str) -> str | None:
         value = meta.get(key)
@@ -369,7 +377,7 @@ class _Lowering:
                 self.bad_meta(uid, "partition_start", raw_start, "a date (YYYY-MM-DD)")
         return ir.Partitioning(field=field, data_type=data_type, granularity=granularity, start=start)
 
-    def source_freshness(self, node: Mapping[str, Any]) -> ir.Freshness | None:
+    def source_freshness(self, uid: str, node: Mapping[str, Any]) -> ir.Freshness | None:
         spec = node.get("freshness")
         if spec is None:
             spec = _as_dict(node.get("config")).get("freshness")
@@ -379,7 +387,12 @@ class _Lowering:
             block = _as_dict(spec.get(key))
             count, period = block.get("count"), block.get("period")
             if isinstance(count, (int, float)) and not isinstance(count, bool) and period in _PERIOD_SECONDS:
-                return timedelta(seconds=round(count * _PERIOD_SECONDS[period]))
+                seconds = count * _PERIOD_SECONDS[period]
+                if math.isfinite(seconds) and abs(seconds) <= _LONGEST_DURATION.total_seconds():
+                    return timedelta(seconds=round(seconds))
+                self.diagnostics.append(error(
+                    Code.INVALID_META, f"freshness.{key}.count must be at most ten years, got {count!r}",
+                    self.where(uid)))
             return None
 
         max_age, warn_age = after("error_after"), after("warn_after")
@@ -421,7 +434,7 @@ class _Lowering:
                     name=str(node.get("identifier") or node.get("name") or uid),
                     engine=self.engine,
                 ),
-                freshness=self.source_freshness(node),
+                freshness=self.source_freshness(uid, node),
                 owner=self.meta_str(uid, meta, "owner"),
                 layer="sources",
                 **common,

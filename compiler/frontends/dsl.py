@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import os
 import re
 import shlex
@@ -89,6 +90,7 @@ _CHECK_ALLOWED = {"freshness": {"column", "max_age", "level", "blocking"},
                   "sql": {"sql", "level", "blocking"}}
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LONGEST = timedelta(days=3650)
 _DURATION = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z]+)")
 _GRANULARITIES = ("hour", "day", "month", "year")
 SELECTOR_METHODS = ("layer", "tag", "source", "kind", "path", "import")
@@ -102,7 +104,11 @@ def parse_duration(text: str) -> timedelta | None:
     match = _DURATION.fullmatch(text)
     if not match or match.group(2) not in _UNITS:
         return None
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    # Ten years, as for meta durations: past it the value is a typo.
+    if not math.isfinite(seconds) or seconds > _LONGEST.total_seconds():
+        return None
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:
@@ -290,7 +296,7 @@ class _Lowering:
             parsed = parse_duration(value.text)
             if parsed is None:
                 self.report(Code.INVALID_VALUE, f"bad duration {value.text!r}: write a number and a unit, "
-                            "s, m, h, d or w (90m, 2h, 7d)", spec, value)
+                            "s, m, h, d or w (90m, 2h, 7d), up to ten years", spec, value)
                 return False
             if parsed <= timedelta(0):
                 self.report(Code.NON_POSITIVE_DURATION, f"{attr.name} must be longer than zero, not {value.text}",

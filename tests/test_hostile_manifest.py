@@ -1,0 +1,140 @@
+"""Hostile names and text in a dbt manifest reach generated code only as
+literals: every file compiles, calls nothing a benign manifest's output does
+not, runs no payload when Airflow and Dagster import it, stays inside its
+output folder, and names that collide once made valid get unique ids, the
+same ones on every compile."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from compiler import serde
+from tests.conftest import orch, snapshot_tree
+from tests.manifest_edit import add_model
+from tests.test_dagster import _load_graph
+from tests.test_hostile_specs import _calls
+
+UPSTREAM = "model.jaffle_shop.stg_orders"
+
+
+def _hostile(marker: Path) -> list[str]:
+    touch = f"touch {marker}"
+    return [
+        f'"; import os; os.system("{touch}") #',
+        f"'''; __import__('os').system('{touch}'); '''",
+        f'"""; __import__("os").system("{touch}"); """',
+        f"\\'); __import__('os').system('{touch}') #",
+        "line1\nline2\r\n\x0bend",
+        f"{{{{ __import__('os').system('{touch}') }}}}",
+        f"$({touch}) `{touch}` ${{HOME}}",
+        "ｉｍｐｏｒｔ ｏｓ",
+        "\u202etxt.exe",
+        "x" * 3000,
+        "</script><script>alert(1)</script>",
+        "class", "None", "__init__", "import", "lambda",
+        "..", "../../etc/passwd", "/abs/olute",
+        # These become the same id once made valid.
+        "a-b", "a_b", "A_B", "a.b", "a b", "a\u00a0b",
+    ]
+
+
+def _manifest(example_manifest: Path, names: list[str], reverse: bool = False) -> dict:
+    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
+    for name in reversed(names) if reverse else names:
+        uid = add_model(manifest, name, (UPSTREAM,), meta={"owner": name, "schedule": "@daily"},
+                        config={"materialized": "table"}, folder="models/marts", columns=(name,))
+        node = manifest["nodes"][uid]
+        node.update(description=name, tags=[name], compiled_code=f"select 1 as x -- {name}",
+                    raw_code=f"select 1 -- {name}")
+    return manifest
+
+
+def _compile(manifest: dict, project: Path, out: Path) -> tuple[Path, object]:
+    path = project / "target" / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    result = orch("compile", str(path), "-t", "airflow", "-t", "dagster", "-t", "health", "-t", "sla", "-t", "ir",
+                  "-o", str(out), "-O", "conn_id=wh", "-O", "duckdb_path=w.duckdb")
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def compiled(example_manifest, tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    marker = base / "PWNED"
+    hostile = _hostile(marker)
+    outs = {}
+    for label, names, reverse in (("benign", [f"model_{i}" for i in range(len(hostile))], False),
+                                  ("hostile", hostile, False), ("reversed", hostile, True)):
+        # One project folder for both orders: its path is in the generated commands.
+        project = base / ("benign" if label == "benign" else "hostile") / "project"
+        out, result = _compile(_manifest(example_manifest, names, reverse), project, base / label / "out")
+        assert result.returncode == 0, result.stderr[-3000:]
+        outs[label] = out
+    return outs, hostile, marker
+
+
+def test_files_compile_stay_inside_and_call_only_what_benign_output_calls(compiled):
+    outs, _, _ = compiled
+    out = outs["hostile"]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) == len(list(outs["benign"].rglob("*.*")))
+    for path in files:
+        assert os.path.realpath(path).startswith(os.path.realpath(out) + os.sep)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".py":
+            compile(text, str(path), "exec")
+        elif path.suffix == ".json":
+            json.loads(text)
+    assert _calls(out) == _calls(outs["benign"])
+
+
+def test_values_arrive_verbatim_in_the_ir(compiled):
+    outs, hostile, _ = compiled
+    project = serde.loads((outs["hostile"] / "ir" / "project.ir.json").read_text(encoding="utf-8"))
+    assets = {a.key: a for a in project.assets}
+    for name in hostile:
+        asset = assets[f"model.jaffle_shop.{name}"]
+        assert (asset.name, asset.description, asset.owner, asset.tags, asset.columns) == (
+            name, name, name, (name,), (name,))
+
+
+def test_colliding_ids_are_unique_and_do_not_depend_on_manifest_order(compiled):
+    outs, hostile, _ = compiled
+    assert snapshot_tree(outs["hostile"]) == snapshot_tree(outs["reversed"])
+    module = ast.parse((outs["hostile"] / "airflow" / "dbt_marts_daily.py").read_text(encoding="utf-8"))
+    (table,) = [ast.literal_eval(node.value) for node in module.body
+                if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "ORCH_LINEAGE"]
+    tasks = table["assets"]
+    ours = {task: key for task, key in tasks.items() if key.startswith("model.jaffle_shop.") and
+            key.removeprefix("model.jaffle_shop.") in hostile}
+    assert len(ours) == len(hostile), "every hostile model has its own task"
+    assert len({t.lower() for t in ours}) == len(ours)
+    for task in ours:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", task), task
+    # Spellings that become one id once made valid are numbered in unique_id order.
+    ids = {key.removeprefix("model.jaffle_shop."): task for task, key in ours.items()}
+    assert {name: ids[name] for name in ("A_B", "a b", "a-b", "a.b", "a_b", "a\u00a0b")} == {
+        "A_B": "A_B", "a b": "a_b_2", "a-b": "a-b", "a.b": "a.b", "a_b": "a_b_3", "a\u00a0b": "a_b_4"}
+
+
+def test_importing_runs_no_payload(compiled):
+    from airflow.dag_processing.dagbag import DagBag
+
+    outs, hostile, marker = compiled
+    out = outs["hostile"]
+    bag = DagBag(dag_folder=str(out / "airflow"))
+    assert bag.import_errors == {}
+    marts = bag.dags["dbt_marts_daily"]
+    assert len(marts.task_dict) >= len(hostile)
+    # Dagster refuses two assets with one key, so loading proves the keys unique;
+    # the count proves no hostile model was merged into another.
+    graph = _load_graph(out / "dagster", "orch_definitions")
+    assert len(graph) == len(_load_graph(outs["benign"] / "dagster", "orch_definitions"))
+    assert not marker.exists()
