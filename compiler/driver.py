@@ -79,7 +79,7 @@ def load_durations(path: str) -> dict[str, float]:
             document = json.load(fh)
     except OSError as exc:
         raise CompileError(error(Code.INVALID_RUN_RESULTS, f"cannot read run results: {exc.strerror}", where))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CompileError(error(Code.INVALID_RUN_RESULTS, f"run results are not JSON: {exc}", where))
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, list):

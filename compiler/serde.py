@@ -103,7 +103,7 @@ def dumps(project: ir.Project) -> str:
 def loads(text: str) -> ir.Project:
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise IrFormatError(f"not JSON: {exc}") from exc
     return from_dict(document)
 

@@ -130,6 +130,8 @@ def load(path: str, kind: str, history: str | None = None) -> Config:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a {kind} config: JSON nested too deeply") from None
     _validate(doc, text, path, kind)
     return _normalise(doc, text, path, kind, history)
 

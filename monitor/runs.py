@@ -50,7 +50,7 @@ def dbt_runs(path: str, pipelines: Sequence[PipelineSpec]) -> list[PipelineRun]:
         meta = doc.get("metadata") or {}
         invocation = meta["invocation_id"]
         results = doc["results"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise RunSourceError(f"{path}: not a readable dbt run_results.json ({type(exc).__name__}: {exc})") from None
     finished = _parse_time(meta.get("generated_at"))
     runs = []

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import email
 import gzip
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+from email import policy
 from pathlib import Path
 
 import pytest
+
+from tests.monitor_support import http_server
 
 # Airflow reads AIRFLOW_HOME when first imported; keep it out of the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="orch-test-airflow-"))
@@ -127,3 +132,38 @@ def webhook(monkeypatch):
     monkeypatch.setenv("ORCH_SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
     yield received
     server.shutdown()
+
+
+@pytest.fixture
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.content, policy=policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:  # aiosmtpd connects to its own port to start, so it needs a real one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def endpoints():
+    """Slack's and PagerDuty's endpoints on one local server; what each received."""
+    def route(method, path, headers, body):
+        if path == "/pagerduty/v2/enqueue":
+            return 202, {"status": "success", "message": "Event processed",
+                         "dedup_key": json.loads(body).get("dedup_key")}
+        return 200, {"ok": True}
+
+    with http_server(route) as (url, received):
+        yield url, received

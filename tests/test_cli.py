@@ -11,13 +11,18 @@ from tests.conftest import corpus, load_json, orch, snapshot_tree
 from tests.manifest_edit import add_model
 
 
+ALL_TARGETS = ("--target", "airflow", "--target", "dagster", "--target", "health", "--target", "sla",
+               "--target", "ir", "--option", "duckdb_path=w.duckdb")
+
+
 @pytest.fixture
 def out_dir(tmp_path, small_manifest, write_manifest):
-    """An output folder holding a previous good compile and a file of the user's."""
+    """An output folder holding a previous good compile to every target and a file of the user's."""
     out = tmp_path / "out"
     good = write_manifest(small_manifest, "good.json")
-    result = orch("compile", str(good), "--target", "ir", "--out", str(out))
+    result = orch("compile", str(good), *ALL_TARGETS, "--out", str(out))
     assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == {"airflow", "dagster", "health", "sla", "ir"}
     (out / "ir" / "README.md").write_text("notes the user keeps here\n")
     return out
 
@@ -47,13 +52,72 @@ def _bad_manifests(small_manifest):
     def old_schema(_):
         return load_json(corpus("dbt-core_state_v4"))
 
+    def meta(**values):
+        def edit(m):
+            add_model(m, "m", meta=values)
+            return m
+        return edit
+
+    def node(**fields):
+        def edit(m):
+            m["nodes"][add_model(m, "m")].update(fields)
+            return m
+        return edit
+
+    def config(**values):
+        def edit(m):
+            add_model(m, "m", config=values)
+            return m
+        return edit
+
+    def metadata(version):
+        def edit(m):
+            if version is None:
+                del m["metadata"]["dbt_schema_version"]
+            else:
+                m["metadata"]["dbt_schema_version"] = f"https://schemas.getdbt.com/dbt/manifest/v{version}.json"
+            return m
+        return edit
+
+    def section(name, value):
+        def edit(m):
+            m[name] = value
+            return m
+        return edit
+
+    def node_not_object(m):
+        m["nodes"]["model.test.m"] = ["not", "a", "node"]
+        return m
+
+    m = "model.test.m"
     return {
         "dangling": (dangling, "E010", 1, "model.test.orphan"),
         "cycle": (cycle, "E020", 1, "model.test.a"),
         "bad_cron": (bad_cron, "E030", 1, "model.test.hourlyish"),
+        "cron_with_seconds": (meta(schedule="0 0 0 * * *"), "E030", 1, m),
+        "unknown_timezone": (meta(schedule="@daily", timezone="Mars/Olympus_Mons"), "E030", 1, m),
+        "schedule_as_list": (meta(schedule=["@daily"]), "E011", 1, m),
         "negative_sla": (negative_sla, "E040", 1, "model.test.late"),
+        "zero_freshness": (meta(freshness_hours=0), "E040", 1, m),
+        "absurd_sla": (meta(sla_hours=10**9), "E011", 1, m),
+        "infinite_sla": (meta(sla_hours=float("inf")), "E011", 1, m),
+        "nan_freshness": (meta(freshness_hours=float("nan")), "E011", 1, m),
+        "sla_as_text": (meta(sla_hours="two"), "E011", 1, m),
         "bad_meta": (bad_meta, "E011", 1, "model.test.typed"),
+        "negative_retries": (meta(retries=-1), "E011", 1, m),
+        "owner_as_object": (meta(owner={"name": "x"}), "E011", 1, m),
+        "unknown_runner": (meta(runner="spark"), "E011", 1, m),
+        "bad_partition_start": (meta(partition_by={"field": "d"}, partition_start="2026-13-01"), "E011", 1, m),
+        "partition_without_field": (config(partition_by={"data_type": "date"}), "E050", 1, m),
+        "tags_as_number": (node(tags=5), "E006", 1, m),
+        "depends_on_as_text": (node(depends_on={"nodes": "model.test.x"}), "E006", 1, m),
+        "name_as_number": (node(name=7), "E006", 1, m),
+        "node_not_object": (node_not_object, "E006", 1, m),
         "old_schema": (old_schema, "E003", 2, None),
+        "no_schema_version": (metadata(None), "E003", 2, None),
+        "future_schema": (metadata(13), "E003", 2, None),
+        "sources_not_object": (section("sources", []), "E002", 2, None),
+        "nodes_not_object": (section("nodes", None), "E002", 2, None),
     }
 
 
@@ -62,13 +126,29 @@ def test_bad_manifest(case, small_manifest, write_manifest, out_dir):
     edit, code, exit_code, unique_id = _bad_manifests(small_manifest)[case]
     path = write_manifest(edit(small_manifest))
     before = snapshot_tree(out_dir)
-    result = orch("compile", str(path), "--target", "ir", "--out", str(out_dir))
+    result = orch("compile", str(path), *ALL_TARGETS, "--out", str(out_dir))
     assert result.returncode == exit_code, result.stderr
     where = f"{path}:{unique_id}" if unique_id else str(path)
     assert f"{where}: error[{code}]:" in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot_tree(out_dir) == before
 
+
+
+@pytest.mark.parametrize("version", range(1, 13))
+def test_every_schema_version(version, out_dir):
+    """v1 to v6 are refused whole, before anything is written; v7 to v12 compile."""
+    path = corpus(f"dbt-core_state_v{version}")
+    before = snapshot_tree(out_dir)
+    result = orch("compile", str(path), *ALL_TARGETS, "--out", str(out_dir))
+    assert "Traceback" not in result.stderr
+    if version < 7:
+        assert result.returncode == 2
+        assert f"{path}: error[E003]: unsupported manifest schema v{version}:" in result.stderr
+        assert snapshot_tree(out_dir) == before
+    else:
+        assert result.returncode == 0, result.stderr
+        assert snapshot_tree(out_dir) != before
 
 def _raw_cases(tmp_path):
     manifest_text = gzip.decompress(corpus("dbt-core_state_v12").read_bytes()).decode()
@@ -78,20 +158,29 @@ def _raw_cases(tmp_path):
         "json_not_manifest": (json.dumps({"name": "package.json", "version": "1.0"}), "E002",
                               "not a dbt manifest"),
         "json_list": ("[1, 2, 3]", "E002", "not a dbt manifest"),
-        "binary": (None, "E001", "not a JSON text file"),
+        "binary": (b"\x00\xff\xfe garbage \x80", "E001", "not a JSON text file"),
+        "empty": ("", "E001", ":1:1: error[E001]: invalid JSON"),
+        "utf16": ('{"nodes": {}}'.encode("utf-16"), "E001", "not a JSON text file"),
+        "nested_too_deep": ("[" * 100_000, "E001", "nested too deeply"),
+        "truncated_gzip": (gzip.compress(manifest_text.encode())[:3000], "E001", "not a JSON text file"),
+        "run_results": (json.dumps({"metadata": {"dbt_schema_version":
+                        "https://schemas.getdbt.com/dbt/run-results/v6.json"}, "results": []}),
+                        "E002", "not a dbt manifest"),
+        "catalog": (json.dumps({"metadata": {}, "nodes": [], "sources": {}}), "E002", "not a dbt manifest"),
+        "nan_literal": ("NaN", "E002", "not a dbt manifest"),
     }
 
 
-@pytest.mark.parametrize("case", ["not_json", "truncated", "json_not_manifest", "json_list", "binary"])
+@pytest.mark.parametrize("case", list(_raw_cases(None)))
 def test_unusable_input(case, tmp_path, out_dir):
     content, code, fragment = _raw_cases(tmp_path)[case]
     path = tmp_path / "manifest.json"
-    if content is None:
-        path.write_bytes(b"\x00\xff\xfe garbage \x80")
+    if isinstance(content, bytes):
+        path.write_bytes(content)
     else:
         path.write_text(content)
     before = snapshot_tree(out_dir)
-    result = orch("compile", str(path), "--target", "ir", "--out", str(out_dir))
+    result = orch("compile", str(path), *ALL_TARGETS, "--out", str(out_dir))
     assert result.returncode == 2
     assert str(path) in result.stderr and f"error[{code}]" in result.stderr
     assert fragment in result.stderr

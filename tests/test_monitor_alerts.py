@@ -5,10 +5,6 @@ until it recovers; critical checks page, the rest go to Slack and email."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import json
-import socket
-from email import policy
 
 import duckdb
 import pytest
@@ -17,44 +13,9 @@ from monitor import cli as monitor_cli
 from monitor.config import HEALTH, load
 from monitor.history import History
 from tests.conftest import orch
-from tests.monitor_support import http_server, naive, seed_warehouse, write_config
+from tests.monitor_support import naive, seed_warehouse, write_config
 
 T = "wh.main."
-
-
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    received = []
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            received.append(email.message_from_bytes(envelope.content, policy=policy.default))
-            return "250 OK"
-
-    with socket.socket() as probe:  # aiosmtpd connects to its own port to start, so it needs a real one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, received
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def endpoints():
-    """Slack's and PagerDuty's endpoints on one local server; what each received."""
-    def route(method, path, headers, body):
-        if path == "/pagerduty/v2/enqueue":
-            return 202, {"status": "success", "message": "Event processed",
-                         "dedup_key": json.loads(body).get("dedup_key")}
-        return 200, {"ok": True}
-
-    with http_server(route) as (url, received):
-        yield url, received
 
 
 @pytest.fixture

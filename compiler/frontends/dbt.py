@@ -94,6 +94,8 @@ def load_manifest(path: str) -> dict:
         at = ir.Location(path=path, line=exc.lineno, col=exc.colno)
         hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""
         raise CompileError(error(Code.UNREADABLE_INPUT, f"invalid JSON: {exc.msg}{hint}", at))
+    except RecursionError:
+        raise CompileError(error(Code.UNREADABLE_INPUT, "JSON nested too deeply to be a manifest", where))
     if not isinstance(manifest, dict) or not isinstance(manifest.get("nodes"), dict):
         raise CompileError(
             error(Code.NOT_A_MANIFEST, "not a dbt manifest: no top-level \"nodes\" object", where)

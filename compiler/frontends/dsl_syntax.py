@@ -190,13 +190,36 @@ def parse(text: str, path: str) -> Spec:
     _collected.comments = []
     try:
         tree = _parser().parse(text)
+        spec = Spec(path=path, text=text, items=[_item(child, path, text) for child in tree.children])
     except UnexpectedInput as exc:
         raise _syntax_error(path, text, exc) from None
+    except RecursionError:
+        line, col = _deepest_bracket(text)
+        raise CompileError(error(Code.SPEC_SYNTAX, "lists nested too deeply" + excerpt(text, line, col),
+                                 ir.Location(path=path, line=line, col=col))) from None
     finally:
         comments, _collected.comments = _collected.comments, []
-    spec = Spec(path=path, text=text, items=[_item(child, path, text) for child in tree.children])
     _attach_comments(spec, comments)
     return spec
+
+
+def _deepest_bracket(text: str, limit: int = 50) -> tuple[int, int]:
+    """Where `[` first opens past `limit` levels (strings skipped roughly); the
+    position of a nesting too deep for the parser to build."""
+    depth, line, col, quoted = 0, 1, 0, False
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+        elif ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "[":
+            depth += 1
+            if depth > limit:
+                return line, col
+        elif not quoted and ch == "]":
+            depth -= 1
+    return 1, 1
 
 
 def _value(tree: Tree | Token, path: str, text: str) -> Value:
