@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -355,7 +356,7 @@ def _comments(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
 @given(_specs)
 def test_valid_specs_round_trip_through_fmt(text):
     spec = dsl_syntax.parse(text, "gen.orch")
@@ -375,7 +376,7 @@ _tokens = st.sampled_from(['pipeline', 'asset', 'task', '"x"', '{', '}', '[', ']
                            '0.5', '1e9', '"\\u12"', '"\\q"', '\t', '\r'])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=timedelta(seconds=5))
 @given(st.one_of(st.lists(_tokens, max_size=40).map("".join), st.text(max_size=200)))
 def test_fuzzed_text_never_raises_anything_but_diagnostics(text):
     try:
@@ -387,7 +388,8 @@ def test_fuzzed_text_never_raises_anything_but_diagnostics(text):
     dsl_syntax.parse(dsl_syntax.format_spec(spec), "fuzz.orch")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=timedelta(seconds=10),
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_tokens, max_size=30).map("".join))
 def test_fuzzed_specs_lower_to_ir_or_diagnostics(specs, text):
     path = specs / "fuzz.orch"

@@ -47,7 +47,8 @@ def _hostile(marker: Path) -> list[str]:
 def _manifest(example_manifest: Path, names: list[str], reverse: bool = False) -> dict:
     manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
     for name in reversed(names) if reverse else names:
-        uid = add_model(manifest, name, (UPSTREAM,), meta={"owner": name, "schedule": "@daily"},
+        meta = {"owner": name, "schedule": "@daily", "freshness_hours": 24, "freshness_column": name}
+        uid = add_model(manifest, name, (UPSTREAM,), meta=meta,
                         config={"materialized": "table"}, folder="models/marts", columns=(name,))
         node = manifest["nodes"][uid]
         node.update(description=name, tags=[name], compiled_code=f"select 1 as x -- {name}",
@@ -122,6 +123,33 @@ def test_colliding_ids_are_unique_and_do_not_depend_on_manifest_order(compiled):
     ids = {key.removeprefix("model.jaffle_shop."): task for task, key in ours.items()}
     assert {name: ids[name] for name in ("A_B", "a b", "a-b", "a.b", "a_b", "a\u00a0b")} == {
         "A_B": "A_B", "a b": "a_b_2", "a-b": "a-b", "a.b": "a.b", "a_b": "a_b_3", "a\u00a0b": "a_b_4"}
+
+
+def test_generated_sql_quotes_every_name(compiled):
+    """Each hostile model's freshness check runs in real DuckDB against a table
+    and column named exactly by the hostile text, so the names stayed identifiers."""
+    import duckdb
+
+    outs, hostile, _ = compiled
+    module = ast.parse((outs["hostile"] / "airflow" / "dbt_marts_daily.py").read_text(encoding="utf-8"))
+    queries = [ast.literal_eval(kw.value) for node in ast.walk(module) if isinstance(node, ast.Call)
+               and ast.unparse(node.func) == "SQLCheckOperator" for kw in node.keywords if kw.arg == "sql"]
+    ours = [q for q in queries if '"jaffle_shop"."main".' in q]
+    assert len(ours) == len(hostile)
+
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS jaffle_shop")
+    for name in hostile:  # DuckDB folds case even in quotes: "A_B" is the table "a_b"
+        con.execute(f"CREATE TABLE IF NOT EXISTS jaffle_shop.main.{quoted(name)} ({quoted(name)} TIMESTAMP)")
+        con.execute(f"INSERT INTO jaffle_shop.main.{quoted(name)} VALUES (now())")
+    for sql in ours:
+        assert con.execute(sql).fetchall() == [(True,)], sql
+    # And nothing but those tables exists afterwards: no statement of a name's own ran.
+    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'jaffle_shop'").fetchall()
+    assert sorted(t.lower() for (t,) in tables) == sorted({h.lower() for h in hostile})
 
 
 def test_importing_runs_no_payload(compiled):
