@@ -1,4 +1,4 @@
-"""Hostile text in a spec reaches generated code only as literals: every generated
+"""Hostile text in a spec or a SQLMesh project reaches generated code only as literals: every generated
 file compiles, calls nothing the benign version does not, runs no payload when
 Airflow and Dagster import it, and stays inside its output folder."""
 
@@ -102,4 +102,59 @@ def test_hostile_values_stay_literals(specs, tmp_path):
     assert dag.task_dict["t3"].bash_command.startswith("echo ")
     graph = _load_graph(hostile_out / "dagster", "orch_definitions")
     assert any(k.endswith("t0") for k in graph)
+    assert not marker.exists()
+
+
+_SQLMESH_MODEL = """MODEL (
+  name {name},
+  kind FULL,
+  cron '@daily',
+  owner {owner},
+  description {description},
+  tags [{tag}, 'plain'],
+  grain {column}
+);
+SELECT 1 AS {column}
+"""
+
+
+def _sqlmesh_project(folder: Path, name: str, text: str, column: str) -> Path:
+    """A SQLMesh project of one model whose name, owner, description, tags and
+    column carry `text` (SQL-quoted, as SQLMesh reads them back verbatim)."""
+    (folder / "models").mkdir(parents=True)
+    (folder / "config.yaml").write_text("gateways:\n  duckdb:\n    connection:\n      type: duckdb\n"
+                                        "      database: w.duckdb\ndefault_gateway: duckdb\n"
+                                        "model_defaults:\n  dialect: duckdb\n  start: '2024-01-01'\n")
+    literal = "'" + text.replace("'", "''") + "'"
+    (folder / "models" / "m.sql").write_text(_SQLMESH_MODEL.format(
+        name=name, owner=literal, description=literal, tag=literal, column=column), encoding="utf-8")
+    return folder
+
+
+def test_hostile_sqlmesh_project_stays_literals(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    marker = tmp_path / "PWNED"
+    payload = f"\"\"\"; __import__('os').system('touch {marker}'); \"\"\" {{{{ x }}}} $(touch {marker})"
+    name = '"hostile"."x""; __import__(\'os\').system(\'touch ' + str(marker) + '\') #"'
+    outs = {}
+    for label, (model, text, column) in {
+        "benign": ("plain.x", "value", "id"),
+        "hostile": (name, payload, '"id""; drop table x; --"'),
+    }.items():
+        project = _sqlmesh_project(tmp_path / f"{label}-project", model, text, column)
+        outs[label] = tmp_path / label
+        result = orch("compile", str(project), "-t", "airflow", "-t", "dagster", "-t", "health", "-t", "sla",
+                      "-t", "ir", "-o", str(outs[label]), "-O", "duckdb_path=w.duckdb")
+        assert result.returncode == 0, result.stderr
+    for path in outs["hostile"].rglob("*.py"):
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    assert _calls(outs["hostile"]) == _calls(outs["benign"])
+    ir_text = (outs["hostile"] / "ir" / "project.ir.json").read_text(encoding="utf-8")
+    assert json.dumps(payload)[1:-1] in ir_text  # the description, whole
+    bag = DagBag(dag_folder=str(outs["hostile"] / "airflow"))
+    assert bag.import_errors == {} and len(bag.dags) == 1
+    (task,) = next(iter(bag.dags.values())).tasks
+    assert task.bash_command.startswith("sqlmesh run --select-model ")
+    assert _load_graph(outs["hostile"] / "dagster", "orch_definitions")
     assert not marker.exists()
