@@ -1,6 +1,7 @@
-"""Hostile text in a spec or a SQLMesh project reaches generated code only as literals: every generated
-file compiles, calls nothing the benign version does not, runs no payload when
-Airflow and Dagster import it, and stays inside its output folder."""
+"""Hostile text in a spec or a SQLMesh project reaches generated code only as
+literals: every generated file compiles, calls nothing the benign version does
+not, runs no payload when Airflow and Dagster import it, and stays inside its
+output folder."""
 
 from __future__ import annotations
 
