@@ -8,6 +8,7 @@ never renames a DAG that Airflow already has history for.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -78,6 +79,15 @@ def slug(text: str) -> str:
     return out or "x"
 
 
+def _bounded(group: str, limit: int = 80) -> str:
+    """`group` cut to `limit` characters, with a hash of the whole so that long
+    names sharing a beginning stay apart: the pipeline name becomes a file name
+    (255 bytes at most) and an Airflow DAG id (250 characters)."""
+    if len(group) <= limit:
+        return group
+    return f"{group[:limit - 9]}_{hashlib.sha256(group.encode()).hexdigest()[:8]}"
+
+
 def schedule_label(schedule: ir.Schedule) -> str:
     label = _SCHEDULE_LABELS.get(schedule.cron)
     if label is None:
@@ -130,7 +140,8 @@ def group_pipelines(
     for (prefix, group, schedule), members in sorted(
         buckets.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2].cron, kv[0][2].timezone)
     ):
-        base = "_".join(part for part in (prefix, slug(group) if group else "", schedule_label(schedule)) if part)
+        base = "_".join(part for part in (prefix, _bounded(slug(group)) if group else "", schedule_label(schedule))
+                        if part)
         name, n = base, 2
         while name in used:
             name, n = f"{base}_{n}", n + 1

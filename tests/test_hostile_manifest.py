@@ -56,10 +56,15 @@ def _manifest(example_manifest: Path, names: list[str], reverse: bool = False) -
     return manifest
 
 
-def _compile(manifest: dict, project: Path, out: Path) -> tuple[Path, object]:
+def _write_manifest(manifest: dict, project: Path) -> Path:
     path = project / "target" / "manifest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+def _compile(manifest: dict, project: Path, out: Path) -> tuple[Path, object]:
+    path = _write_manifest(manifest, project)
     result = orch("compile", str(path), "-t", "airflow", "-t", "dagster", "-t", "health", "-t", "sla", "-t", "ir",
                   "-o", str(out), "-O", "conn_id=wh", "-O", "duckdb_path=w.duckdb")
     return out, result
@@ -166,3 +171,27 @@ def test_importing_runs_no_payload(compiled):
     graph = _load_graph(out / "dagster", "orch_definitions")
     assert len(graph) == len(_load_graph(outs["benign"] / "dagster", "orch_definitions"))
     assert not marker.exists()
+
+
+def test_hostile_folders_as_pipelines_stay_inside_the_output(example_manifest, tmp_path):
+    """Grouped by folder, hostile folder names become pipeline (DAG file) names."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
+    folders = ["../../etc", "..", "a b", "A B", "x" * 300, "'; import os #", "class", "ｍａｒｔｓ"]
+    for i, folder in enumerate(folders):
+        add_model(manifest, f"model_{i}", (UPSTREAM,), config={"materialized": "table"},
+                  folder=f"models/{folder}")
+    project = tmp_path / "project"
+    result = orch("compile", str(_write_manifest(manifest, project)), "--group-by", "folder", "-t", "airflow",
+                  "-t", "dagster", "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    out = (tmp_path / "out").resolve()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert all(str(p.resolve()).startswith(str(out) + os.sep) for p in files)
+    assert not (tmp_path / "etc").exists()
+    bag = DagBag(dag_folder=str(out / "airflow"))
+    assert bag.import_errors == {}
+    placed = [t for dag in bag.dags.values() for t in dag.task_dict if t.startswith("model_")]
+    assert sorted(placed) == [f"model_{i}" for i in range(len(folders))]
+    assert all(len(dag_id) <= 250 for dag_id in bag.dags)
