@@ -58,6 +58,14 @@ def _black_quotes(text: str) -> str:
 _FLAT: dict[int, tuple[object, str]] = {}
 
 
+def flat(node) -> str:
+    """`node` as one line of Python source."""
+    try:
+        return _flat(node)
+    finally:
+        _FLAT.clear()
+
+
 def _flat(node) -> str:
     if isinstance(node, str):
         return node
@@ -198,11 +206,56 @@ def statement_lines(stmt: ast.stmt, indent: str) -> list[str]:
     if isinstance(stmt, ast.Return) and stmt.value is not None and not isinstance(stmt.value, ast.Tuple):
         return render(to_node(stmt.value), indent, "return ")
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.BinOp) and isinstance(stmt.value.op, ast.RShift):
-        line = indent + " >> ".join(_flat(n) for n in _chain(stmt.value))
-        if len(line) > LINE_LENGTH:
-            raise Unsupported("a long >> chain")
-        return [line]
+        chain = _chain(stmt.value)
+        line = indent + " >> ".join(_flat(n) for n in chain)
+        if len(line) <= LINE_LENGTH:
+            return [line]
+        return _long_edge(chain, indent)
     raise Unsupported(type(stmt).__name__)
+
+
+def _long_edge(chain: list, indent: str) -> list[str]:
+    """`[a, b] >> c` or `a >> [b, c]` past the line length, as black lays it out:
+    the list exploded when the line holding its bracket and the other operand
+    leaves black's margin of four columns; otherwise the whole chain in
+    parentheses, one operand per line (a list too long for its line exploded
+    inside). Shapes where a line would still not fit are left to black."""
+    if len(chain) != 2:
+        raise Unsupported("a long >> chain")
+    left, right = chain
+    inner = indent + INDENT
+
+    def items(names, at):
+        return [f"{at}{INDENT}{name}," for name in names]
+
+    if isinstance(right, str) and _is_name_list(left):
+        joint = f"{indent}] >> {right}"
+        exploded = [f"{indent}[", *items(left[3], indent), joint]
+    elif isinstance(left, str) and _is_name_list(right):
+        joint = f"{indent}{left} >> ["
+        exploded = [joint, *items(right[3], indent), f"{indent}]"]
+    else:
+        raise Unsupported("a long >> chain")
+    if len(joint) <= LINE_LENGTH - 4:
+        lines = exploded
+    else:
+        lines = [f"{indent}("]
+        for operand, prefix in ((left, ""), (right, ">> ")):
+            flat = f"{inner}{prefix}{_flat(operand)}"
+            if len(flat) <= LINE_LENGTH or isinstance(operand, str):
+                lines.append(flat)
+            else:
+                lines += [f"{inner}{prefix}[", *items(operand[3], inner), f"{inner}]"]
+        lines.append(f"{indent})")
+    if any(len(line) > LINE_LENGTH for line in lines):
+        raise Unsupported("a >> chain with an operand longer than a line")
+    return lines
+
+
+def _is_name_list(node) -> bool:
+    # One name alone is exploded without black's trailing comma: left to black.
+    return isinstance(node, tuple) and node[:3] == ("seq", "[", "]") and len(node[3]) > 1 and all(
+        isinstance(item, str) and item.isidentifier() for item in node[3])
 
 
 # -- splicing -----------------------------------------------------------------------

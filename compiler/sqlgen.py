@@ -8,6 +8,7 @@ share these statements so Airflow and Dagster write tables the same way.
 from __future__ import annotations
 
 import functools
+import re
 
 from sqlglot import exp
 
@@ -158,11 +159,36 @@ def _ago(seconds: int, unit: str = "SECOND") -> exp.Expression:
     )
 
 
-def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, dialect: str) -> str:
-    """True when the newest `column` value is at most `max_age_seconds` old."""
-    newest = exp.Cast(this=exp.Max(this=exp.column(column, quoted=True)), to=exp.DataType.build("timestamptz"))
+def _freshness_tree(table: exp.Table, column: exp.Column, max_age_seconds: int) -> exp.Expression:
+    newest = exp.Cast(this=exp.Max(this=column), to=exp.DataType.build("timestamptz"))
     fresh = exp.GTE(this=newest, expression=_ago(max_age_seconds))
-    return render(exp.select(fresh.as_("is_fresh")).from_(_table_expr(relation)), dialect)
+    return exp.select(fresh.as_("is_fresh")).from_(table)
+
+
+@functools.cache
+def _freshness_template(dialect: str) -> tuple[re.Pattern, str, tuple[str, str, str]]:
+    """The freshness query rendered once with stand-ins for its table, column and
+    age; the stand-ins as the dialect writes them, and a pattern finding them."""
+    table, column = exp.table_("__orch_table__", quoted=True), exp.column("__orch_column__", quoted=True)
+    seconds = 987654321
+    sql = render(_freshness_tree(table.copy(), column.copy(), seconds), dialect)
+    stand_ins = (render(table, dialect), render(column, dialect), str(seconds))
+    assert all(sql.count(s) == 1 for s in stand_ins), sql
+    return re.compile("|".join(re.escape(s) for s in stand_ins)), sql, stand_ins
+
+
+def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, dialect: str) -> str:
+    """True when the newest `column` value is at most `max_age_seconds` old.
+
+    One per asset with a freshness target, thousands in a big project: sqlglot
+    builds the query once per dialect and each asset's names (quoted by
+    sqlglot) and age fill it in one pass, so no name is ever read as SQL.
+    """
+    pattern, template, (table_in, column_in, seconds_in) = _freshness_template(dialect)
+    fill = {table_in: render(_table_expr(relation), dialect), column_in: render(exp.column(column, quoted=True),
+                                                                                 dialect),
+            seconds_in: str(int(max_age_seconds))}
+    return pattern.sub(lambda m: fill[m.group(0)], template)
 
 
 def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partition_column: str | None = None,

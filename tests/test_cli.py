@@ -10,7 +10,6 @@ import pytest
 from tests.conftest import corpus, load_json, orch, snapshot_tree
 from tests.manifest_edit import add_model
 
-
 ALL_TARGETS = ("--target", "airflow", "--target", "dagster", "--target", "health", "--target", "sla",
                "--target", "ir", "--option", "duckdb_path=w.duckdb")
 

@@ -233,3 +233,62 @@ def test_a_pipeline_with_two_partitionings_gets_one_multi_asset_each(small_manif
     assert 'name="dbt_marts_daily_partitioned_month_default"' in marts
     graph = _load_graph(tmp_path / "out", "orch_definitions")
     assert {"fct_daily", "fct_monthly"} <= {k.split("/")[-1] for k in graph}
+
+
+_SCHEDULES = textwrap.dedent(
+    """
+    import json, sys
+    from datetime import datetime, timedelta, timezone
+    import dagster as dg
+    sys.path.insert(0, sys.argv[1])
+    from orch_definitions import defs
+    graph = defs.resolve_asset_graph()
+    start = datetime(2026, 2, 27, 0, 0, tzinfo=timezone.utc)
+    ticks = [start + timedelta(minutes=m) for m in range(0, 60 * 24 * 40, 97)]
+    out = {}
+    for schedule in defs.schedules:
+        if "_partitioned_" not in schedule.name:
+            continue
+        job = defs.resolve_job_def(schedule.job_name)
+        keys = sorted(job.asset_layer.selected_asset_keys)
+        pdef = graph.get(keys[0]).partitions_def
+        reference = dg.build_schedule_from_partitioned_job(
+            dg.define_asset_job("reference", selection=keys, partitions_def=pdef))
+        ticks_out = []
+        for tick in ticks:
+            ours = schedule(dg.build_schedule_context(scheduled_execution_time=tick))
+            theirs = reference(dg.build_schedule_context(scheduled_execution_time=tick))
+            ticks_out.append([ours.partition_key, theirs.partition_key, ours.tags.get("orch/pipeline")])
+        out[schedule.name] = {"cron": schedule.cron_schedule, "tz": schedule.execution_timezone,
+                              "assets": ["/".join(k.path) for k in keys], "ticks": ticks_out}
+    print(json.dumps(out))
+    """
+)
+
+
+def test_partitioned_schedules_run_on_the_pipeline_cron_for_the_partition_dagster_would(
+        small_manifest, write_manifest, tmp_path):
+    """A partitioned pipeline's schedule fires on its own cron (any cron, as its
+    Airflow DAG does) and asks, at every tick, for the very partition Dagster's
+    build_schedule_from_partitioned_job would: the last one that has ended."""
+    from tests.manifest_edit import add_model
+
+    for name, granularity, cron in (("fct_day", "day", "30 6 * * *"), ("fct_hour", "hour", "15 * * * *"),
+                                    ("fct_month", "month", "@monthly"), ("fct_weekday", "day", "0 7 * * 1-5")):
+        add_model(small_manifest, name, columns=("d",), meta={"schedule": cron},
+                  config={"partition_by": {"field": "d", "granularity": granularity,
+                                           "data_type": "timestamp" if granularity == "hour" else "date"}})
+    project, diagnostics = build([str(write_manifest(small_manifest))], BuildOptions())
+    assert not [d for d in diagnostics if d.is_error or d.code.value == "W062"], diagnostics
+    codegen.write_tree(str(tmp_path / "out"), DagsterBackend({}).emit(project, "manifest.json"))
+    result = subprocess.run([sys.executable, "-c", _SCHEDULES, str(tmp_path / "out")], capture_output=True,
+                            text=True, timeout=300, env=dict(os.environ, ORCH_DUCKDB_DATABASE=":memory:"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    schedules = json.loads(result.stdout.strip().splitlines()[-1])
+    crons = {s["assets"][-1].split("/")[-1]: (s["cron"], s["tz"]) for s in schedules.values()}
+    assert crons == {"fct_day": ("30 6 * * *", "UTC"), "fct_hour": ("15 * * * *", "UTC"),
+                     "fct_month": ("@monthly", "UTC"), "fct_weekday": ("0 7 * * 1-5", "UTC")}
+    for name, schedule in schedules.items():
+        wrong = [t for t in schedule["ticks"] if t[0] != t[1] or t[0] is None or not name.startswith(t[2] + "_")]
+        assert not wrong, (name, wrong[:5])
+        assert len({ours for ours, _, _ in schedule["ticks"]}) >= 3, "the ticks span several partitions"

@@ -7,6 +7,8 @@ import ast
 
 import black
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backends.airflow import AirflowBackend
 from backends.dagster import DagsterBackend
@@ -77,3 +79,25 @@ def test_generated_files_are_black_stable_and_mean_what_was_generated(path):
         for source, out in _generated(path, cls, options):
             assert black.format_str(out, mode=MODE) == out, (cls.name, out[:2000])
             assert ast.dump(ast.parse(out)) == ast.dump(ast.parse(source))
+
+
+_NAME = st.builds(lambda n: "t" + "_" * n, st.sampled_from([0, 4, 19, 39, 59, 84, 89, 98])) | st.from_regex(
+    r"\At[a-z_]{0,95}\Z")
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_NAME, min_size=1, max_size=6), _NAME, st.booleans(), st.sampled_from([0, 1, 2]))
+def test_long_edges_are_laid_out_as_black_would(names, other, list_first, depth):
+    """`[a, b] >> c` and `a >> [b, c]` of every length, laid out by pyfmt where it
+    can (the rest goes to black); the result is always black's."""
+    chain = f"[{', '.join(names)}] >> {other}" if list_first else f"{other} >> [{', '.join(names)}]"
+    source = "".join(f"{'    ' * i}with x{i}:\n" for i in range(depth)) + "    " * depth + chain + "\n"
+    assert codegen.format_python(source) == black.format_str(source, mode=MODE)
+
+
+def test_long_edges_are_mostly_laid_out_without_black():
+    source = "with dag:\n    [first_model_of_the_pipeline, wait_for_dbt_staging_daily] >> " \
+             "test_relationships_fct_model_2525_id__id__ref_stg_model_2597_\n"
+    skeleton, blocks = pyfmt.split(source)
+    assert blocks and "__orch_block_" in skeleton
+    assert codegen.format_python(source) == black.format_str(source, mode=MODE)

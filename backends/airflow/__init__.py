@@ -29,8 +29,8 @@ from urllib.parse import quote
 
 import attrs
 
-from compiler import ir, pyfmt, sqlgen
 from backends import runtime_files
+from compiler import ir, pyfmt, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
@@ -255,22 +255,27 @@ class _DagFile:
         self.need("from airflow.sdk import Asset")
         return f"outlets=[Asset({uri!r})],"
 
-    def common_task_args(self, asset: ir.Asset) -> str:
-        args = []
+    def common_task_kwargs(self, asset: ir.Asset) -> dict[str, object]:
+        """The task arguments every runner's task takes, as layout nodes."""
+        lit = pyfmt.lit
+        kw: dict[str, object] = {}
         if asset.description:
-            args.append(f"doc_md={asset.description!r},")
+            kw["doc_md"] = lit(asset.description)
         if asset.owner and asset.owner != self.p.owner:
-            args.append(f"owner={asset.owner!r},")
+            kw["owner"] = lit(asset.owner)
         if asset.retries is not None:
-            args.append(f"retries={asset.retries},")
+            kw["retries"] = lit(asset.retries)
         elif asset.critical:
-            args.append(f"retries={self.b.int_option('critical_retries')},")
+            kw["retries"] = lit(self.b.int_option("critical_retries"))
         if asset.retry_delay is not None:
-            args.append(f"retry_delay={_duration(asset.retry_delay.total_seconds())},")
+            kw["retry_delay"] = _duration(asset.retry_delay.total_seconds())
         if asset.critical:
             self.need_failure_callback = True
-            args.append("on_failure_callback=on_critical_failure,")
-        return "".join(args)
+            kw["on_failure_callback"] = "on_critical_failure"
+        return kw
+
+    def common_task_args(self, asset: ir.Asset) -> str:
+        return "".join(f"{k}={pyfmt.flat(v)}," for k, v in self.common_task_kwargs(asset).items())
 
     def dbt_command(self, verb: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
         argv = [self.b.option("dbt_executable"), verb, "--select", runner.select, "--project-dir", runner.project_dir]
@@ -292,12 +297,17 @@ class _DagFile:
         return command
 
     def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: str | None, outlets: str) -> str:
+        # Most tasks are this one statement; built as a layout node it is never
+        # parsed back or handed to black (seconds at 10,000 models).
         self.need("from airflow.providers.standard.operators.bash import BashOperator")
-        cwd_arg = f"cwd={cwd!r}," if cwd else ""
-        return (
-            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, {cwd_arg}"
-            f"{outlets}{self.common_task_args(asset)})"
-        )
+        lit = pyfmt.lit
+        kw: dict[str, object] = {"task_id": lit(task_id), "bash_command": lit(command)}
+        if cwd:
+            kw["cwd"] = lit(cwd)
+        if outlets:
+            kw["outlets"] = ("seq", "[", "]", (pyfmt.call("Asset", lit(outlet_uri(asset))),))
+        kw.update(self.common_task_kwargs(asset))
+        return f"{var} = {self.prebuilt.name(pyfmt.call('BashOperator', **kw))}"
 
     def sql_task(self, var: str, task_id: str, runner: ir.SqlQuery, asset: ir.Asset, outlets: str) -> str:
         def unavailable(why: str) -> CompileError:

@@ -20,8 +20,8 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 
-from compiler import ir, pyfmt, sqlgen
 from backends import runtime_files
+from compiler import ir, pyfmt, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
@@ -127,23 +127,10 @@ def _kinds(asset: ir.Asset) -> set[str]:
     return kinds
 
 
-# Crons that fire exactly when a partition of that granularity ends.
-_BOUNDARY = {"hour": ("@hourly", "0 * * * *"), "day": ("@daily", "@midnight", "0 0 * * *"),
-             "month": ("@monthly", "0 0 1 * *")}
-
-
-def _time_of_day(cron: str, granularity: str | None) -> dict[str, int]:
-    """build_schedule_from_partitioned_job's minute/hour for a pipeline's cron, when the
-    cron is a time of day (daily partitions) or a minute of the hour (hourly ones);
-    otherwise the partition boundaries stand (the dagster backend warns)."""
-    fields = cron.split()
-    if len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not fields[0].isdigit():
-        return {}
-    if granularity == "hour" and fields[1] == "*":
-        return {"minute_of_hour": int(fields[0])}
-    if granularity == "day" and fields[1].isdigit():
-        return {"minute_of_hour": int(fields[0]), "hour_of_day": int(fields[1])}
-    return {}
+def _start_date(part: ir.Partitioning) -> str:
+    start = part.start.isoformat() if part.start else "2025-01-01"
+    # Hourly partitions want the hour too, and refuse a plain date.
+    return f"{start}-00:00" if part.granularity == "hour" else start
 
 
 def _ident(text: str) -> str:
@@ -195,18 +182,7 @@ class DagsterBackend(Backend):
                 found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
                                      f"dagster backend runs SQL checks on duckdb and bigquery only; "
                                      f"{check.name} is left out", check.origin))
-        pipeline_of = {key: p for p in project.pipelines for key in p.assets}
-        warned: set[str] = set()
         for asset in project.assets:
-            part, pipeline = asset.partitioning, pipeline_of.get(asset.key)
-            if part is not None and pipeline is not None and part.granularity in _PARTITIONS \
-                    and pipeline.name not in warned and pipeline.schedule.cron not in _BOUNDARY.get(
-                        part.granularity, ()) and not _time_of_day(pipeline.schedule.cron, part.granularity):
-                warned.add(pipeline.name)
-                found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
-                                     f"dagster backend runs the {part.granularity}ly partitions of pipeline "
-                                     f"{pipeline.name} when each partition ends, not on {pipeline.schedule.cron}",
-                                     pipeline.origin or asset.origin))
             if asset.partitioning is not None and asset.runner is not None and \
                     asset.partitioning.granularity not in _PARTITIONS:
                 found.append(warning(Code.UNSUPPORTED_BY_BACKEND,
@@ -246,13 +222,11 @@ class _Package:
         part = asset.partitioning
         if part is None or part.granularity not in _PARTITIONS or asset.runner is None:
             return None
-        start = part.start.isoformat() if part.start else "2025-01-01"
-        return f"dg.{_PARTITIONS[part.granularity]}(start_date={start!r})"
+        return f"dg.{_PARTITIONS[part.granularity]}(start_date={_start_date(part)!r})"
 
     def partitions_node(self, asset: ir.Asset):
         part = asset.partitioning
-        start = part.start.isoformat() if part.start else "2025-01-01"
-        return pyfmt.call(f"dg.{_PARTITIONS[part.granularity]}", start_date=pyfmt.lit(start))
+        return pyfmt.call(f"dg.{_PARTITIONS[part.granularity]}", start_date=pyfmt.lit(_start_date(part)))
 
     def spec(self, asset: ir.Asset, external: bool = False):
         """The asset's `dg.AssetSpec(...)`, as a layout node."""
@@ -399,11 +373,11 @@ class _Package:
             # Runs carry their pipeline's name, as Airflow's runs carry their DAG's.
             tags = lit({"orch/pipeline": pipeline.name})
             if partitions:
-                # A partitioned schedule takes its run tags from its job.
-                job = pyfmt.call("dg.define_asset_job", lit(name + "_job"), selection=selection, tags=tags)
-                at = _time_of_day(pipeline.schedule.cron, self.assets[keys[0]].partitioning.granularity)
-                schedule = pyfmt.call("dg.build_schedule_from_partitioned_job", job, name=lit(name + "_schedule"),
-                                      **{k: lit(v) for k, v in at.items()})
+                schedule = pyfmt.call("partitioned_schedule", name=lit(name + "_schedule"),
+                                      cron_schedule=lit(pipeline.schedule.cron),
+                                      execution_timezone=lit(pipeline.schedule.timezone), target=selection,
+                                      partitions_def=self.partitions_node(self.assets[keys[0]]),
+                                      tags=tags)
             else:
                 schedule = pyfmt.call("dg.ScheduleDefinition", name=lit(name + "_schedule"),
                                       cron_schedule=lit(pipeline.schedule.cron),
@@ -472,6 +446,8 @@ class _Package:
             *(["from dagster_gcp import BigQueryResource"] if "bigquery" in engines else []),
             "",
             f"from . import {', '.join(sorted([*modules, 'sensors']))}",
+            *([f"from .{SUPPORT_MODULE} import partitioned_schedule"] if any(
+                partitions for _, partitions in scheduled) else []),
             "",
             "# Sources, exposures and unselected models: read or fed by these pipelines, built elsewhere.",
             f"external_assets = {externals}",

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from . import marts_assets, seeds_assets, sensors, snapshots_assets, staging_assets
+from .orch_dagster_support import partitioned_schedule
 
 # Sources, exposures and unselected models: read or fed by these pipelines, built elsewhere.
 external_assets = [
@@ -31,13 +32,13 @@ schedules = [
         target=dg.AssetSelection.assets(*[["marts", "dim_customers"]]),
         tags={"orch/pipeline": "dbt_marts_daily"},
     ),
-    dg.build_schedule_from_partitioned_job(
-        dg.define_asset_job(
-            "dbt_marts_daily_partitioned_job",
-            selection=dg.AssetSelection.assets(*[["marts", "fct_orders"]]),
-            tags={"orch/pipeline": "dbt_marts_daily"},
-        ),
+    partitioned_schedule(
         name="dbt_marts_daily_partitioned_schedule",
+        cron_schedule="@daily",
+        execution_timezone="UTC",
+        target=dg.AssetSelection.assets(*[["marts", "fct_orders"]]),
+        partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"),
+        tags={"orch/pipeline": "dbt_marts_daily"},
     ),
     dg.ScheduleDefinition(
         name="dbt_seeds_daily_schedule",
