@@ -167,3 +167,29 @@ def endpoints():
 
     with http_server(route) as (url, received):
         yield url, received
+
+
+class _Trap:
+    """Stands in for Airflow's `conn`, `var` and `macros` while rendering: a
+    generated field that reads any of them fails the test."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        raise AssertionError(f"a templated field read {self._name}.{attr}")
+
+    __getitem__ = __getattr__
+
+
+def render_airflow_dag(dag) -> None:
+    """Render every task's templated fields as Airflow does at run time, with
+    only the values orch's own templates use available."""
+    import pendulum
+
+    context = {"ds": "2026-11-28", "ds_nodash": "20261128",
+               "logical_date": pendulum.datetime(2026, 11, 28, tz="UTC"),
+               **{name: _Trap(name) for name in ("conn", "var", "macros", "params", "ti", "dag_run")}}
+    env = dag.get_template_env()
+    for task in dag.tasks:
+        task.render_template_fields(context, jinja_env=env)

@@ -11,9 +11,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from backends.airflow import AirflowBackend, task_ids
+from backends.airflow import AirflowBackend, jinja_literal, task_ids
 from compiler import codegen
 from compiler.driver import BuildOptions, build
 from tests.conftest import (
@@ -379,3 +381,13 @@ def test_sla_tracker_reads_real_dag_runs_from_the_airflow_api(airflow_env, examp
     assert wrong.returncode == 2
     refused = json.loads((tmp_path / "wrong.json").read_text())["results"]
     assert refused and all("HTTP 401" in r["message"] for r in refused)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text() | st.lists(st.sampled_from(["{{", "{%", "{#", "}}", "%}", "#}", "'", '"', "\r", "\n", "\\", "x",
+                                              " raw ", "endraw", "conn.x"])).map("".join))
+def test_jinja_literal_renders_as_itself_in_airflows_template_env(text):
+    from airflow.sdk import DAG
+
+    env = DAG(dag_id="render", schedule=None).get_template_env()
+    assert env.from_string(jinja_literal(text)).render() == text

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from compiler import serde
-from tests.conftest import orch, snapshot_tree
+from tests.conftest import orch, render_airflow_dag, snapshot_tree
 from tests.manifest_edit import add_model
 from tests.test_dagster import _load_graph
 from tests.test_hostile_specs import _calls
@@ -37,6 +37,8 @@ def _hostile(marker: Path) -> list[str]:
         "\u202etxt.exe",
         "x" * 3000,
         "</script><script>alert(1)</script>",
+        "{{ conn.warehouse.password }}", "{{ var.value.secret }}", "{% for x in range(3) %}x{% endfor %}",
+        "{# hidden #}", "{{ '{{' }}", "deploy.sh",
         "class", "None", "__init__", "import", "lambda",
         "..", "../../etc/passwd", "/abs/olute",
         # These become the same id once made valid.
@@ -135,10 +137,12 @@ def test_generated_sql_quotes_every_name(compiled):
     and column named exactly by the hostile text, so the names stayed identifiers."""
     import duckdb
 
+    from airflow.dag_processing.dagbag import DagBag
+
     outs, hostile, _ = compiled
-    module = ast.parse((outs["hostile"] / "airflow" / "dbt_marts_daily.py").read_text(encoding="utf-8"))
-    queries = [ast.literal_eval(kw.value) for node in ast.walk(module) if isinstance(node, ast.Call)
-               and ast.unparse(node.func) == "SQLCheckOperator" for kw in node.keywords if kw.arg == "sql"]
+    dag = DagBag(dag_folder=str(outs["hostile"] / "airflow")).dags["dbt_marts_daily"]
+    render_airflow_dag(dag)  # the SQL as Airflow hands it to the warehouse
+    queries = [t.sql for t in dag.tasks if type(t).__name__ == "SQLCheckOperator"]
     ours = [q for q in queries if '"jaffle_shop"."main".' in q]
     assert len(ours) == len(hostile)
 
@@ -155,6 +159,27 @@ def test_generated_sql_quotes_every_name(compiled):
     # And nothing but those tables exists afterwards: no statement of a name's own ran.
     tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'jaffle_shop'").fetchall()
     assert sorted(t.lower() for (t,) in tables) == sorted({h.lower() for h in hostile})
+
+
+def test_rendered_commands_are_exactly_the_models_argv(compiled, example_manifest):
+    """Airflow renders bash_command and cwd with Jinja when a task runs; after
+    that, the shell gets exactly `dbt build --select <model>` for every hostile
+    name, and no template read a connection, a variable or a macro."""
+    import shlex
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    outs, hostile, _ = compiled
+    bag = DagBag(dag_folder=str(outs["hostile"] / "airflow"))
+    project = str((outs["hostile"].parent.parent / "hostile" / "project").resolve())
+    for dag in bag.dags.values():
+        render_airflow_dag(dag)
+    commands = {tuple(shlex.split(t.bash_command)): t.cwd for dag in bag.dags.values() for t in dag.tasks
+                if type(t).__name__ == "BashOperator"}
+    for name in hostile:
+        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", project,
+                "--indirect-selection", "cautious")
+        assert commands.get(argv) == project, name
 
 
 def test_importing_runs_no_payload(compiled):

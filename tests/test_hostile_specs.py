@@ -8,9 +8,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
 from pathlib import Path
 
-from tests.conftest import orch
+from tests.conftest import orch, render_airflow_dag
 from tests.test_dagster import _load_graph
 
 
@@ -30,6 +31,7 @@ def _hostile(marker: Path) -> list[str]:
         "</script><script>alert(1)</script>",
         "class", "None", "__init__", "lambda: 1",
         "..", "../../etc/passwd",
+        "{{ conn.warehouse.password }}", "{% for x in range(3) %}x{% endfor %}", "deploy.sh", "trailing\n",
     ]
 
 
@@ -100,7 +102,11 @@ def test_hostile_values_stay_literals(specs, tmp_path):
     bag = DagBag(dag_folder=str(hostile_out / "airflow"))
     assert bag.import_errors == {}
     dag = next(d for d in bag.dags.values() if "t3" in d.task_dict)
-    assert dag.task_dict["t3"].bash_command.startswith("echo ")
+    # As Airflow renders bash_command when the task runs: the shell gets exactly
+    # the spec's argv, and no template read a connection or a variable.
+    render_airflow_dag(dag)
+    for i, value in enumerate(hostile):
+        assert shlex.split(dag.task_dict[f"t{i}"].bash_command) == ["echo", value], value
     graph = _load_graph(hostile_out / "dagster", "orch_definitions")
     assert any(k.endswith("t0") for k in graph)
     assert not marker.exists()

@@ -75,6 +75,33 @@ def asset_uri(relation: ir.Relation) -> str:
     return f"{(relation.engine or 'warehouse').lower()}://{path}"
 
 
+_JINJA_START = re.compile(r"\{[{%#]|\r")
+
+
+def jinja_literal(text: str) -> str:
+    """`text` as it must stand in a templated operator field (bash_command, cwd,
+    sql, a BigQuery configuration) to render as itself.
+
+    Airflow renders those fields with Jinja at run time, so a model named
+    `{{ conn.warehouse.password }}` would otherwise put a secret on a command
+    line. Each opening delimiter becomes an expression printing it, and so do
+    carriage returns and a final newline (Jinja turns "\\r\\n" into "\\n" and
+    drops one trailing newline).
+    """
+    out = _JINJA_START.sub(lambda m: "{{ '\\r' }}" if m.group(0) == "\r" else "{{ '" + m.group(0) + "' }}", text)
+    return out[:-1] + "{{ '\\n' }}" if out.endswith("\n") else out
+
+
+def _not_a_template_path(text: str, extensions: tuple[str, ...]) -> str:
+    # Airflow reads a templated string ending in one of the operator's template
+    # extensions as the path of a template file; a space keeps it a command.
+    return f"{text} " if text.endswith(extensions) else text
+
+
+_BASH_EXT = (".sh", ".bash")
+_SQL_EXT = (".sql", ".json")
+
+
 # Airflow refuses to import a DAG holding an Asset whose URI is longer.
 _MAX_ASSET_URI = 1500
 
@@ -288,13 +315,13 @@ class _DagFile:
             # them are built (see multi_asset_check); eager selection would run
             # them with whichever parent happens to build first.
             argv += ["--indirect-selection", "cautious"]
-        command = " ".join(shlex.quote(a) for a in argv)
+        command = jinja_literal(" ".join(shlex.quote(a) for a in argv))
         part = asset.partitioning
         if part is not None and part.granularity in sqlgen.PARTITION_VALUE_TEMPLATES and verb in ("build", "run"):
             # Jinja renders the template at run time; the JSON braces stay literal.
             variables = json.dumps({sqlgen.PARTITION_PARAMETER: sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]})
             command += " --vars " + shlex.quote(variables)
-        return command
+        return _not_a_template_path(command, _BASH_EXT)
 
     def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: str | None, outlets: str) -> str:
         # Most tasks are this one statement; built as a layout node it is never
@@ -303,7 +330,7 @@ class _DagFile:
         lit = pyfmt.lit
         kw: dict[str, object] = {"task_id": lit(task_id), "bash_command": lit(command)}
         if cwd:
-            kw["cwd"] = lit(cwd)
+            kw["cwd"] = lit(jinja_literal(cwd))
         if outlets:
             kw["outlets"] = ("seq", "[", "]", (pyfmt.call("Asset", lit(outlet_uri(asset))),))
         kw.update(self.common_task_kwargs(asset))
@@ -325,9 +352,11 @@ class _DagFile:
                 raise unavailable("the SQL runner needs a connection: pass --option conn_id=NAME, "
                                   "or set meta.conn_id on the model")
             self.need("from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator")
+            statements = [_not_a_template_path(jinja_literal(q), _SQL_EXT)
+                          for q in sqlgen.write_statements(runner, asset.columns)]
             return (
                 f"{var} = SQLExecuteQueryOperator(task_id={task_id!r}, conn_id={conn_id!r}, "
-                f"sql={sqlgen.write_statements(runner, asset.columns)!r}, "
+                f"sql={statements!r}, "
                 f"{outlets}{self.common_task_args(asset)})"
             )
 
@@ -342,7 +371,7 @@ class _DagFile:
             query["query"] = ";\n".join(sqlgen.merge(source, asset.columns, part))
         else:
             dest = runner.destination
-            table_id = dest.name
+            table_id = jinja_literal(dest.name)
             query["query"] = runner.sql
             query["writeDisposition"] = "WRITE_APPEND" if runner.write_mode == "append" else "WRITE_TRUNCATE"
             if part is not None:
@@ -351,10 +380,12 @@ class _DagFile:
                     # An incremental run replaces exactly its own partition, so a
                     # backfill of any logical date rebuilds the right one.
                     query["query"] = sqlgen.only_partition(runner.sql, part)
-                    table_id = f"{dest.name}${sqlgen.PARTITION_DECORATOR_TEMPLATES[part.granularity]}"
+                    table_id = f"{table_id}${sqlgen.PARTITION_DECORATOR_TEMPLATES[part.granularity]}"
                     query["writeDisposition"] = "WRITE_TRUNCATE"
-            query["destinationTable"] = {"projectId": dest.database, "datasetId": dest.schema, "tableId": table_id}
+            query["destinationTable"] = {"projectId": dest.database and jinja_literal(dest.database),
+                                         "datasetId": dest.schema and jinja_literal(dest.schema), "tableId": table_id}
             query["createDisposition"] = "CREATE_IF_NEEDED"
+        query["query"] = jinja_literal(query["query"])
         if part is not None and runner.write_mode in ("append", "merge"):
             query["queryParameters"] = [{
                 "name": sqlgen.PARTITION_PARAMETER,
@@ -390,7 +421,7 @@ class _DagFile:
                 self.need("from airflow.providers.standard.operators.bash import BashOperator")
                 self.lines.append(
                     f"{test_var} = BashOperator(task_id={test_id!r}, bash_command={command!r}, "
-                    f"cwd={runner.project_dir!r})"
+                    f"cwd={jinja_literal(runner.project_dir)!r})"
                 )
                 self.lines.append(f"{var} >> {test_var}")
                 return test_var, var
@@ -398,11 +429,12 @@ class _DagFile:
             self.lines.append(self.bash(var, task_id, self.dbt_command(verb, runner, asset), asset,
                                         runner.project_dir, outlets))
         elif isinstance(runner, ir.SqlmeshRun):
-            command = " ".join(shlex.quote(a) for a in ("sqlmesh", "run", "--select-model", runner.model,
-                                                          "--no-auto-upstream"))
+            command = _not_a_template_path(jinja_literal(" ".join(shlex.quote(a) for a in (
+                "sqlmesh", "run", "--select-model", runner.model, "--no-auto-upstream"))), _BASH_EXT)
             self.lines.append(self.bash(var, task_id, command, asset, runner.project_dir, outlets))
         elif isinstance(runner, ir.Command):
-            command = " ".join(shlex.quote(a) for a in runner.argv)
+            command = _not_a_template_path(jinja_literal(" ".join(shlex.quote(a) for a in runner.argv)),
+                                           _BASH_EXT)
             cwd = os.path.abspath(runner.cwd) if runner.cwd else None
             self.lines.append(self.bash(var, task_id, command, asset, cwd, outlets))
         elif isinstance(runner, ir.SqlQuery):
@@ -428,6 +460,7 @@ class _DagFile:
         ]
 
     def health_task(self, task_id: str, sql: str, asset: ir.Asset, check: str) -> tuple[str, str]:
+        sql = _not_a_template_path(jinja_literal(sql), _SQL_EXT)
         check_id = self.unique_task_id(f"check_{task_id}")
         self.check_tasks[check] = check_id
         var = self.names(check_id)
@@ -460,7 +493,8 @@ class _DagFile:
         command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
         self.need("from airflow.providers.standard.operators.bash import BashOperator")
         self.lines.append(
-            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, cwd={runner.project_dir!r}, "
+            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
+            f"cwd={jinja_literal(runner.project_dir)!r}, "
             f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r})"
         )
         ups = []
