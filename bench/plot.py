@@ -67,8 +67,9 @@ def targets(r: dict) -> list[tuple[str, str, bool]]:
         ("Airflow parse >= 20x faster than cosmos (or cosmos fails to load)",
          ("cosmos fails to load; " if cosmos_failed else "") + _x(r["airflow_cosmos_s"], r["airflow_ours_s"]),
          cosmos_failed or r["airflow_cosmos_s"] >= 20 * r["airflow_ours_s"]),
-        ("Dagster load <= 0.3x dagster-dbt", _x(r["dagster_ours_s"], r["dagster_dbt_s"]),
-         r["dagster_ours_s"] <= 0.3 * r["dagster_dbt_s"]),
+        ("Dagster load <= 0.3x dagster-dbt", _x(r["dagster_ours_s"], r["dagster_dbt_s"]) + (
+            f" (Dagster's own floor for as many bare specs and checks: {_x(r['dagster_floor_s'], r['dagster_dbt_s'])})"
+            if "dagster_floor_s" in r else ""), r["dagster_ours_s"] <= 0.3 * r["dagster_dbt_s"]),
         ("cold compile <= 8x json.load", _x(r["compile_cold_s"], r["json_load_s"]),
          r["compile_cold_s"] <= 8 * r["json_load_s"]),
         ("no-change recompile <= 1.5x json.load", _x(r["compile_nochange_s"], r["json_load_s"]),

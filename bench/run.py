@@ -14,7 +14,9 @@ bench/.cache), then, each measured in a fresh process, as a median of
              the same tasks and edges; of astronomer-cosmos DbtDag with
              LoadMode.DBT_MANIFEST (under Airflow's 30 s import timeout)
   dagster    import + asset graph of our definitions; of dagster-dbt
-             @dbt_assets on the same manifest (tests as asset checks)
+             @dbt_assets on the same manifest (tests as asset checks); and
+             the floor: bare AssetSpecs and AssetCheckSpecs in the same
+             numbers as ours, in one multi-asset per 5,000 assets
 
 Writes bench/RESULTS.md (tables, targets, ratios) and bench/results.svg.
 """
@@ -137,6 +139,28 @@ defs = dg.Definitions(
 """
 
 
+# What Dagster itself costs for this many definitions, with nothing of orch's
+# in them: the price of an AssetSpec and an AssetCheckSpec, whoever writes them.
+DAGSTER_FLOOR = """import dagster as dg
+
+ASSETS, CHECKS, PER = {assets}, {checks}, 5000
+defs_list = []
+for start in range(0, ASSETS, PER):
+    keys = [["main", f"m{{i}}"] for i in range(start, min(start + PER, ASSETS))]
+    specs = [dg.AssetSpec(k, deps=[keys[n - 1]] if n else [], skippable=True) for n, k in enumerate(keys)]
+    share = [j for j in range(CHECKS) if j % ASSETS >= start and j % ASSETS < start + len(keys)]
+    checks = [dg.AssetCheckSpec(f"c{{j}}", asset=keys[j % ASSETS - start]) for j in share]
+
+    @dg.multi_asset(specs=specs, check_specs=checks, name=f"part_{{start}}")
+    def part(context):
+        pass
+
+    defs_list.append(part)
+
+defs = dg.Definitions(assets=defs_list)
+"""
+
+
 def change_one_model(manifest: str, dest: str) -> None:
     """The manifest after an edit of one model (its description and SQL), as `dbt parse` would write it."""
     with open(manifest) as fh:
@@ -245,6 +269,11 @@ def bench_size(n: int, repeat: int, work: str) -> dict:
         fh.write(DAGSTER_DBT.format(manifest=manifest, project=project, dbt=os.path.join(BIN, "dbt")))
     a_runs = [probe("dagster", anchor, "dbt_defs", env=dg_env, timeout=1800) for _ in range(repeat)]
     res["dagster_dbt_s"] = median(a_runs)
+    floor = os.path.join(folder, "dagster_floor")
+    os.makedirs(floor)
+    with open(os.path.join(floor, "floor_defs.py"), "w") as fh:
+        fh.write(DAGSTER_FLOOR.format(assets=res["dagster_ours_assets"], checks=res["dagster_ours_checks"]))
+    res["dagster_floor_s"] = median([probe("dagster", floor, "floor_defs", env=dg_env) for _ in range(repeat)])
     res["dagster_dbt_assets"], res["dagster_dbt_checks"] = a_runs[0]["assets"], a_runs[0]["checks"]
     log(json.dumps(res))
     return res
