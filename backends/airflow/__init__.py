@@ -275,12 +275,13 @@ class _DagFile:
     def need(self, line: str) -> None:
         self.imports.add(line)
 
-    def outlets(self, asset: ir.Asset) -> str:
+    def outlets(self, asset: ir.Asset) -> dict[str, object]:
+        """The task's `outlets=` (its table as an Airflow Asset) as a layout node; none without a table."""
         uri = outlet_uri(asset)
         if uri is None:
-            return ""
+            return {}
         self.need("from airflow.sdk import Asset")
-        return f"outlets=[Asset({uri!r})],"
+        return {"outlets": ("seq", "[", "]", (pyfmt.call("Asset", pyfmt.lit(uri)),))}
 
     def common_task_kwargs(self, asset: ir.Asset) -> dict[str, object]:
         """The task arguments every runner's task takes, as layout nodes."""
@@ -301,8 +302,9 @@ class _DagFile:
             kw["on_failure_callback"] = "on_critical_failure"
         return kw
 
-    def common_task_args(self, asset: ir.Asset) -> str:
-        return "".join(f"{k}={pyfmt.flat(v)}," for k, v in self.common_task_kwargs(asset).items())
+    def task_args(self, asset: ir.Asset, outlets: dict[str, object]) -> str:
+        """`outlets` and the common arguments as source text, for the statements built as text."""
+        return "".join(f"{k}={pyfmt.flat(v)}," for k, v in {**outlets, **self.common_task_kwargs(asset)}.items())
 
     def dbt_command(self, verb: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
         argv = [self.b.option("dbt_executable"), verb, "--select", runner.select, "--project-dir", runner.project_dir]
@@ -323,7 +325,8 @@ class _DagFile:
             command += " --vars " + shlex.quote(variables)
         return _not_a_template_path(command, _BASH_EXT)
 
-    def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: str | None, outlets: str) -> str:
+    def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: str | None,
+             outlets: dict[str, object]) -> str:
         # Most tasks are this one statement; built as a layout node it is never
         # parsed back or handed to black (seconds at 10,000 models).
         self.need("from airflow.providers.standard.operators.bash import BashOperator")
@@ -331,12 +334,12 @@ class _DagFile:
         kw: dict[str, object] = {"task_id": lit(task_id), "bash_command": lit(command)}
         if cwd:
             kw["cwd"] = lit(jinja_literal(cwd))
-        if outlets:
-            kw["outlets"] = ("seq", "[", "]", (pyfmt.call("Asset", lit(outlet_uri(asset))),))
+        kw.update(outlets)
         kw.update(self.common_task_kwargs(asset))
         return f"{var} = {self.prebuilt.name(pyfmt.call('BashOperator', **kw))}"
 
-    def sql_task(self, var: str, task_id: str, runner: ir.SqlQuery, asset: ir.Asset, outlets: str) -> str:
+    def sql_task(self, var: str, task_id: str, runner: ir.SqlQuery, asset: ir.Asset,
+                 outlets: dict[str, object]) -> str:
         def unavailable(why: str) -> CompileError:
             return CompileError(error(Code.RUNNER_UNAVAILABLE, f"{asset.name}: {why}", asset.origin))
 
@@ -357,7 +360,7 @@ class _DagFile:
             return (
                 f"{var} = SQLExecuteQueryOperator(task_id={task_id!r}, conn_id={conn_id!r}, "
                 f"sql={statements!r}, "
-                f"{outlets}{self.common_task_args(asset)})"
+                f"{self.task_args(asset, outlets)})"
             )
 
         self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator")
@@ -396,7 +399,7 @@ class _DagFile:
         return (
             f"{var} = BigQueryInsertJobOperator(task_id={task_id!r}, configuration={{'query': {query!r}}}, "
             f"location={self.b.option('location')!r}, gcp_conn_id={gcp_conn_id!r}, "
-            f"{outlets}{self.common_task_args(asset)})"
+            f"{self.task_args(asset, outlets)})"
         )
 
     def task(self, key: str) -> tuple[str, str | None]:
