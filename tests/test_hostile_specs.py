@@ -15,7 +15,9 @@ from tests.conftest import orch, render_airflow_dag
 from tests.test_dagster import _load_graph
 
 
-def _hostile(marker: Path) -> list[str]:
+def hostile_values(marker: Path) -> list[str]:
+    """Text that would become code, shell, a template or a path if pasted anywhere; `marker`
+    is the file a payload would create."""
     touch = f"touch {marker}"
     return [
         f'"; import os; os.system("{touch}") #',
@@ -73,7 +75,7 @@ def test_hostile_values_stay_literals(specs, tmp_path):
     from airflow.dag_processing.dagbag import DagBag
 
     marker = tmp_path / "PWNED"
-    hostile = _hostile(marker)
+    hostile = hostile_values(marker)
     benign_out, hostile_out = tmp_path / "benign", tmp_path / "hostile"
     result = _compile(specs, "benign.orch", _spec([f"value{i}" for i in range(len(hostile))]), benign_out)
     assert result.returncode == 0, result.stderr
