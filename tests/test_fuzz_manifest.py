@@ -143,3 +143,33 @@ def test_each_node_field_of_the_wrong_type_is_e006_at_the_node(field, tmp_path):
     errors = [d for d in diagnostics if d.is_error]
     assert [(d.code.value, d.span.unique_id) for d in errors][:1] == [("E006", uid)]
     assert f"{field} must be" in errors[0].message
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutations=st.lists(_mutation, min_size=1, max_size=4))
+def test_the_quick_node_check_agrees_with_the_full_one(mutations):
+    # Warm the shape cache with the well-formed nodes, then damage copies of
+    # them: a shape seen before must not let a bad value through (a list of
+    # numbers where strings go, a bool where a number went), and a good node
+    # must not be refused.
+    for section in ("nodes", "sources"):
+        for node in _BASE[section].values():
+            assert dbt.node_problem(node) is None
+    nodes = {uid: copy.deepcopy(_BASE["nodes"].get(uid) or _BASE["sources"][uid]) for uid, _, _ in mutations}
+    for uid, field, value in mutations:
+        _set(nodes[uid], field, value)
+    for node in nodes.values():
+        assert dbt.node_problem(node) == dbt._node_problem(node)
+        assert dbt.node_problem(node) == dbt._node_problem(node)  # again, with its own shape now cached
+
+
+@pytest.mark.parametrize("field,value", [
+    ("fqn", ["jaffle_shop", 1]), ("tags", ["a", None]), ("depends_on", {"nodes": ["model.a", 2]}),
+    ("depends_on", {"nodes": "model.a"}), ("version", True), ("name", 3),
+])
+def test_a_known_shape_with_a_bad_value_is_still_refused(field, value):
+    good = next(n for n in _BASE["nodes"].values() if n["resource_type"] == "model")
+    assert dbt.node_problem(good) is None
+    bad = copy.deepcopy(good)
+    bad[field] = value
+    assert dbt.node_problem(bad) is not None

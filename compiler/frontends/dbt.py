@@ -176,8 +176,38 @@ _NODE_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
+_FIELD_NAMES = tuple(_NODE_FIELDS)
+_STR_ONLY = frozenset({str})
+# The exact types of the checked fields of nodes already found well formed. A
+# project's nodes share a handful of these, so most nodes are checked with one
+# set lookup; anything else takes the full check below.
+_GOOD_SHAPES: set[tuple[type, ...]] = set()
+
+
 def node_problem(node: Any) -> str | None:
     """Why `node` is not shaped like a manifest node, or None."""
+    if type(node) is not dict:
+        return _node_problem(node)
+    shape = tuple(map(type, map(node.get, _FIELD_NAMES)))
+    if shape in _GOOD_SHAPES and _only_str_lists(node):
+        return None
+    problem = _node_problem(node)
+    if problem is None:
+        _GOOD_SHAPES.add(shape)
+    return problem
+
+
+def _only_str_lists(node: dict) -> bool:
+    for key in ("fqn", "tags"):
+        value = node.get(key)
+        if type(value) is list and not set(map(type, value)) <= _STR_ONLY:
+            return False
+    deps = node.get("depends_on")
+    deps = deps.get("nodes") if type(deps) is dict else None
+    return deps is None or (type(deps) is list and set(map(type, deps)) <= _STR_ONLY)
+
+
+def _node_problem(node: Any) -> str | None:
     if not isinstance(node, dict):
         return f"must be an object, got {type(node).__name__}"
     for key, (types, expected) in _NODE_FIELDS.items():
