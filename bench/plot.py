@@ -59,7 +59,8 @@ def _x(a, b) -> str:
     return "-" if not a or not b else f"{a / b:.2f}x"
 
 
-def targets(r: dict) -> list[tuple[str, str, bool]]:
+def targets(r: dict) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met); met is None for a row that is there for scale, not a target."""
     cosmos_failed = bool(r.get("airflow_cosmos_errors"))
     rows = [
         ("Airflow parse <= 1.25x hand-written", _x(r["airflow_ours_s"], r["airflow_hand_s"]),
@@ -82,6 +83,11 @@ def targets(r: dict) -> list[tuple[str, str, bool]]:
          r["compile_nochange_s"] <= 1.5 * r["json_load_s"]),
         ("one-model change <= 2x json.load", _x(r["compile_onechange_s"], r["json_load_s"]),
          r["compile_onechange_s"] <= 2 * r["json_load_s"]),
+    ]
+    if r.get("build_only_s"):
+        rows.append(("(for scale: read, lower and check alone, before any backend)",
+                     _x(r["build_only_s"], r["json_load_s"]), None))
+    rows += [
         ("incremental output byte-identical to cold", str(r["incremental_identical"]), r["incremental_identical"]),
         ("peak RSS <= 2.5x json.load's", _x(r["compile_rss_mb"], r["json_load_rss_mb"]),
          r["compile_rss_mb"] <= 2.5 * r["json_load_rss_mb"]),
@@ -128,7 +134,8 @@ def markdown(results: list[dict], machine: dict, repeat: int) -> str:
         lines += [f"- {n:,} models, `{k}`: {v}" for n, k, v in errors]
     ten = next((r for r in results if r["models"] == 10_000), results[-1])
     lines += ["", f"## Targets (at {ten['models']:,} models)", "", "| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in targets(ten)]
+    lines += [f"| {name} | {value} | {'-' if ok is None else 'yes' if ok else '**no**'} |"
+              for name, value, ok in targets(ten)]
     by_n = {r["models"]: r for r in results}
     if 10_000 in by_n and 20_000 in by_n:
         ratio = by_n[20_000]["compile_cold_s"] / by_n[10_000]["compile_cold_s"]
