@@ -41,6 +41,8 @@ SUPPORT_MODULE = "orch_airflow_support"
 OPTIONS = {
     "dbt_executable": "dbt",
     "dbt_command": "build",
+    "dbt_invocation": "model",
+    "dbt_results_dir": "",
     "start_date": "2025-01-01",
     "catchup": "false",
     "max_active_runs": "1",
@@ -168,6 +170,13 @@ class AirflowBackend(Backend):
                 problems.append(f"{key}={self.option(key)!r} must be a whole number")
         if self.option("dbt_command") not in ("build", "run"):
             problems.append(f"dbt_command={self.option('dbt_command')!r} must be build or run")
+        if self.option("dbt_invocation") not in ("model", "pipeline"):
+            problems.append(f"dbt_invocation={self.option('dbt_invocation')!r} must be model or pipeline")
+        elif self.option("dbt_invocation") == "pipeline" and self.option("dbt_command") != "build":
+            problems.append("dbt_invocation=pipeline runs one `dbt build`: it needs dbt_command=build")
+        if self.option("dbt_results_dir") and not os.path.isabs(self.option("dbt_results_dir")):
+            problems.append(f"dbt_results_dir={self.option('dbt_results_dir')!r} must be an absolute path, "
+                            "as the workers and the triggerer see it")
         if self.option("catchup").lower() not in ("true", "false"):
             problems.append(f"catchup={self.option('catchup')!r} must be true or false")
         try:
@@ -245,6 +254,18 @@ class AirflowBackend(Backend):
         return files
 
 
+@attrs.define
+class _Producer:
+    """One `dbt build` of a pipeline (dbt_invocation=pipeline) and the assets it builds."""
+
+    task_id: str
+    var: str
+    runner: ir.DbtBuild
+    variables: str | None
+    selects: list[str] = attrs.Factory(list)
+    assets: set[str] = attrs.Factory(set)
+
+
 class _DagFile:
     def __init__(self, backend, project, pipeline, assets, ids, owner_of, pipelines, source):
         self.b = backend
@@ -269,6 +290,8 @@ class _DagFile:
         # check id -> task that runs it; an asset's own freshness target is "<key>#freshness".
         self.check_tasks: dict[str, str] = {}
         self.test_task: dict[str, str] = {}
+        # dbt_invocation=pipeline: one producer per dbt invocation the pipeline needs.
+        self.producers: list[_Producer] = []
 
     # -- pieces --------------------------------------------------------------
 
@@ -306,8 +329,8 @@ class _DagFile:
         """`outlets` and the common arguments as source text, for the statements built as text."""
         return "".join(f"{k}={pyfmt.flat(v)}," for k, v in {**outlets, **self.common_task_kwargs(asset)}.items())
 
-    def dbt_command(self, verb: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
-        argv = [self.b.option("dbt_executable"), verb, "--select", runner.select, "--project-dir", runner.project_dir]
+    def dbt_argv(self, verb: str, runner: ir.DbtBuild, selects: Sequence[str]) -> list[str]:
+        argv = [self.b.option("dbt_executable"), verb, "--select", *selects, "--project-dir", runner.project_dir]
         if runner.profiles_dir:
             argv += ["--profiles-dir", runner.profiles_dir]
         if runner.target:
@@ -317,11 +340,21 @@ class _DagFile:
             # them are built (see multi_asset_check); eager selection would run
             # them with whichever parent happens to build first.
             argv += ["--indirect-selection", "cautious"]
-        command = jinja_literal(" ".join(shlex.quote(a) for a in argv))
+        return argv
+
+    @staticmethod
+    def dbt_vars(verb: str, asset: ir.Asset) -> str | None:
+        """The `--vars` of a run of `asset` as a Jinja template (the partition of the run), if it has any."""
         part = asset.partitioning
         if part is not None and part.granularity in sqlgen.PARTITION_VALUE_TEMPLATES and verb in ("build", "run"):
+            return json.dumps({sqlgen.PARTITION_PARAMETER: sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]})
+        return None
+
+    def dbt_command(self, verb: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
+        command = jinja_literal(" ".join(shlex.quote(a) for a in self.dbt_argv(verb, runner, [runner.select])))
+        variables = self.dbt_vars(verb, asset)
+        if variables:
             # Jinja renders the template at run time; the JSON braces stay literal.
-            variables = json.dumps({sqlgen.PARTITION_PARAMETER: sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]})
             command += " --vars " + shlex.quote(variables)
         return _not_a_template_path(command, _BASH_EXT)
 
@@ -414,7 +447,9 @@ class _DagFile:
             # need it absolute (pass --dbt-project-dir as the workers see it).
             runner = attrs.evolve(runner, project_dir=os.path.abspath(runner.project_dir))
             mode = self.b.option("dbt_command")
-            if mode == "run" and asset.kind is ir.AssetKind.MODEL:
+            if self.b.option("dbt_invocation") == "pipeline":
+                self.lines.append(self.dbt_node_task(var, task_id, runner, asset, outlets))
+            elif mode == "run" and asset.kind is ir.AssetKind.MODEL:
                 self.lines.append(self.bash(var, task_id, self.dbt_command("run", runner, asset), asset,
                                             runner.project_dir, outlets))
                 test_id = self.unique_task_id(f"test_{task_id}")
@@ -428,9 +463,11 @@ class _DagFile:
                 )
                 self.lines.append(f"{var} >> {test_var}")
                 return test_var, var
-            verb = "build" if mode == "build" else {"seed": "seed", "snapshot": "snapshot"}.get(asset.kind.value, "run")
-            self.lines.append(self.bash(var, task_id, self.dbt_command(verb, runner, asset), asset,
-                                        runner.project_dir, outlets))
+            else:
+                verb = "build" if mode == "build" else {"seed": "seed", "snapshot": "snapshot"}.get(
+                    asset.kind.value, "run")
+                self.lines.append(self.bash(var, task_id, self.dbt_command(verb, runner, asset), asset,
+                                            runner.project_dir, outlets))
         elif isinstance(runner, ir.SqlmeshRun):
             command = _not_a_template_path(jinja_literal(" ".join(shlex.quote(a) for a in (
                 "sqlmesh", "run", "--select-model", runner.model, "--no-auto-upstream"))), _BASH_EXT)
@@ -448,6 +485,103 @@ class _DagFile:
                       asset.origin)
             )
         return var, var
+
+    # -- dbt_invocation=pipeline ----------------------------------------------
+
+    def dbt_node_task(self, var: str, task_id: str, runner: ir.DbtBuild, asset: ir.Asset,
+                      outlets: dict[str, object]) -> str:
+        """The asset's task when one `dbt build` runs the pipeline: it waits for its
+        node's result (and its tests') from the producer, and rebuilds alone on a retry."""
+        variables = self.dbt_vars("build", asset)
+        producer = self.producer_for(runner, variables)
+        producer.selects.append(runner.select)
+        producer.assets.add(asset.key)
+        tests = sorted(c.key for c in self.checks_of.get(asset.key, ())
+                       if c.kind is ir.CheckKind.DBT_TEST and not c.also)
+        return self.node_sensor(var, task_id, producer, [asset.key, *tests],
+                                self.dbt_argv("build", runner, [runner.select]), variables,
+                                {**outlets, **self.common_task_kwargs(asset)})
+
+    def producer_for(self, runner: ir.DbtBuild, variables: str | None) -> _Producer:
+        # Assets of another project, profile or target cannot share one invocation,
+        # nor can partitions of another granularity (one --vars per invocation);
+        # models that read no partition ignore the variable, so they join any.
+        for producer in self.producers:
+            same = (producer.runner.project_dir, producer.runner.profiles_dir, producer.runner.target) == (
+                runner.project_dir, runner.profiles_dir, runner.target)
+            if same and (variables is None or producer.variables in (None, variables)):
+                producer.variables = producer.variables or variables
+                return producer
+        task_id = self.unique_task_id("dbt_build")
+        producer = _Producer(task_id=task_id, var=self.names(task_id), runner=runner, variables=variables)
+        self.producers.append(producer)
+        return producer
+
+    def results_dir(self, runner: ir.DbtBuild) -> str:
+        return self.b.option("dbt_results_dir") or os.path.join(runner.project_dir, "target", "orch_runs")
+
+    def node_sensor(self, var: str, task_id: str, producer: _Producer, nodes: list[str], rebuild: list[str],
+                    variables: str | None, extra: dict[str, object]) -> str:
+        self.need("from orch_airflow_support import DbtNodeSensor")
+        lit = pyfmt.lit
+        kw: dict[str, object] = {
+            "task_id": lit(task_id),
+            "producer": lit(producer.task_id),
+            "nodes": lit(nodes),
+            "results_dir": lit(self.results_dir(producer.runner)),
+            "rebuild": lit(rebuild),
+            "cwd": lit(producer.runner.project_dir),
+        }
+        if variables:
+            kw["dbt_vars"] = lit(variables)
+        kw.update(extra)
+        return f"{var} = {self.prebuilt.name(pyfmt.call('DbtNodeSensor', **kw))}"
+
+    def producer_task(self, producer: _Producer) -> str:
+        self.need("from orch_airflow_support import DbtBuildOperator")
+        lit = pyfmt.lit
+        kw: dict[str, object] = {
+            "task_id": lit(producer.task_id),
+            "argv": lit(self.dbt_argv("build", producer.runner, sorted(producer.selects))),
+            "cwd": lit(producer.runner.project_dir),
+            "results_dir": lit(self.results_dir(producer.runner)),
+        }
+        if producer.variables:
+            kw["dbt_vars"] = lit(producer.variables)
+        # A retry would build every model again under tasks that already ended.
+        kw["retries"] = lit(0)
+        kw["doc_md"] = lit(f"One `dbt build` of the {len(producer.assets)} dbt assets of this pipeline; "
+                           "each asset's task takes its result from it.")
+        return f"{producer.var} = {self.prebuilt.name(pyfmt.call('DbtBuildOperator', **kw))}"
+
+    def producer_upstream(self, producer: _Producer, members: set[str], last: Mapping[str, str]) -> list[str]:
+        """Tasks of this pipeline that the producer's build reads from and does not run itself.
+
+        The build waits for them; one that itself waits for an asset of the
+        same build can never start, which is refused here.
+        """
+        outside = sorted({u for key in producer.assets for u in self.assets[key].upstream
+                          if u in members and u not in producer.assets})
+        for key in outside:
+            seen, stack = set(), [key]
+            while stack:
+                node = stack.pop()
+                for up in self.assets[node].upstream:
+                    if up in producer.assets:
+                        asset = self.assets[key]
+                        raise CompileError(error(
+                            Code.UNSUPPORTED_BY_BACKEND,
+                            f"{asset.name} runs outside dbt between two models of one dbt build "
+                            f"({self.assets[up].name} before it): dbt_invocation=pipeline cannot wait for it; "
+                            "use --option dbt_invocation=model, or put it in a pipeline of its own",
+                            asset.origin))
+                    if up in members and up not in seen:
+                        seen.add(up)
+                        stack.append(up)
+        return sorted({last[key] for key in outside})
+
+    def producer_of(self, key: str) -> _Producer | None:
+        return next((p for p in self.producers if key in p.assets), None)
 
     def health_checks(self, key: str) -> list[tuple[str, str, bool, str]]:
         """(task id suffix, SQL, blocking, check id) of each SQL health check that follows the asset."""
@@ -493,13 +627,16 @@ class _DagFile:
         task_id = self.unique_task_id("test_" + re.sub(r"[^A-Za-z0-9_.-]", "_", check.name)[:195])
         self.check_tasks[check.key] = task_id
         var = self.names(task_id)
-        command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
-        self.need("from airflow.providers.standard.operators.bash import BashOperator")
-        self.lines.append(
-            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
-            f"cwd={jinja_literal(runner.project_dir)!r}, "
-            f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r})"
-        )
+        producer = self.producer_of(check.asset)
+        if producer is not None and all(key in producer.assets for key in check.also):
+            # Every model it reads is in the same build, which runs the test too
+            # (cautious selection takes a test once all its parents are selected).
+            self.lines.append(self.node_sensor(
+                var, task_id, producer, [check.key], self.dbt_argv("test", runner, [select]), None,
+                {"doc_md": pyfmt.lit(f"dbt test {check.name} reads several assets; its result comes "
+                                     "from the pipeline's dbt build once all are built.")}))
+        else:
+            self.lines.append(self.dbt_test_task(var, task_id, check, runner, select))
         ups = []
         for key in (check.asset, *check.also):
             if key in last:
@@ -507,6 +644,15 @@ class _DagFile:
             elif self.owner_of.get(key) in sensors:
                 ups.append(sensors[self.owner_of[key]])
         return var, sorted(set(ups))
+
+    def dbt_test_task(self, var: str, task_id: str, check: ir.Check, runner: ir.DbtBuild, select: str) -> str:
+        command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
+        self.need("from airflow.providers.standard.operators.bash import BashOperator")
+        return (
+            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
+            f"cwd={jinja_literal(runner.project_dir)!r}, "
+            f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r})"
+        )
 
     def sensor(self, upstream: ir.Pipeline, keys: Sequence[str]) -> tuple[str, str]:
         self.need("from airflow.providers.standard.sensors.external_task import ExternalTaskSensor")
@@ -606,10 +752,20 @@ class _DagFile:
             sensors[name] = var
 
         edges = []
+        for producer in self.producers:
+            body.append(self.producer_task(producer))
+            ups = self.producer_upstream(producer, members, last)
+            ups += sorted(sensors.values())
+            if ups:
+                edges.append(_edge(ups, producer.var))
         for key in p.assets:
             ups = sorted({last[u] for u in self.assets[key].upstream if u in members})
             ups += sorted({sensors[self.owner_of[u]] for u in self.assets[key].upstream
                            if u not in members and self.owner_of.get(u) in sensors})
+            if not ups and self.producer_of(key) is not None:
+                # Its producer waits for every upstream pipeline; so does the task
+                # that takes its result, or it would wait on a build that never starts.
+                ups = sorted(sensors.values())
             if ups:
                 edges.append(_edge(ups, first[key]))
         for check in multi:

@@ -1,0 +1,158 @@
+"""A real Airflow 3 deployment on 127.0.0.1 for the tests that need one.
+
+`airflow dags test` runs every task in one process and never starts the
+triggerer, so it cannot show what a scheduler, a triggerer and workers do.
+This starts them as a deployment does (SQLite metadata, LocalExecutor,
+api-server, scheduler, dag-processor, triggerer), drives DAG runs through the
+REST API, and stops every process it started, by process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from tests.conftest import BIN
+
+COMPONENTS = (
+    ("api-server", ["api-server", "--host", "127.0.0.1", "--port", "{port}"]),
+    ("scheduler", ["scheduler", "--skip-serve-logs"]),
+    ("dag-processor", ["dag-processor"]),
+    ("triggerer", ["triggerer", "--skip-serve-logs"]),
+)
+FINISHED = {"success", "failed"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Deployment:
+    def __init__(self, home: Path, dags: Path, extra_env: dict[str, str] | None = None):
+        self.home = home
+        self.dags = dags
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(
+            os.environ,
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM="8",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.port),
+            AIRFLOW__API__BASE_URL=self.url,
+            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(16),
+            AIRFLOW__CORE__FERNET_KEY=Fernet.generate_key().decode(),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            # Runs start only when a test triggers them, for the logical date it names.
+            AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+            **(extra_env or {}),
+        )
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, timeout: float = 120) -> None:
+        subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env, check=True, capture_output=True,
+                       timeout=300)
+        for name, args in COMPONENTS:
+            env = self.env
+            if name == "triggerer":
+                # The triggerer imports trigger classes by path: the DAGs folder,
+                # where orch writes its support module, must be on its import path.
+                env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(self.dags), env.get("PYTHONPATH")])))
+            with open(self.home / f"{name}.log", "wb") as log:
+                self.processes[name] = subprocess.Popen(
+                    [str(BIN / "airflow"), *(a.format(port=self.port) for a in args)], env=env,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            self._check_alive()
+            time.sleep(1)
+        raise TimeoutError(f"the api-server did not answer within {timeout}s; see {self.home}/*.log")
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {process.returncode}; see {self.home}/{name}.log")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.home.glob("*.log")))
+
+    def _api(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(f"{self.url}/api/v2{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def db(self, sql: str, *params) -> list[tuple]:
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            return db.execute(sql, params).fetchall()
+
+    def wait_for_dags(self, dag_ids, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = {row[0] for row in self.db("SELECT dag_id FROM serialized_dag")}
+            if set(dag_ids) <= found:
+                return
+            self._check_alive()
+            time.sleep(1)
+        raise TimeoutError(f"DAGs {sorted(set(dag_ids) - found)} not parsed within {timeout}s")
+
+    def run(self, dag_id: str, logical_date: str, timeout: float = 300) -> tuple[str, dict[str, str]]:
+        """Trigger one run and wait for it: (run state, task id -> final state)."""
+        self._api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        run = self._api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})
+        run_id = run["dag_run_id"]
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            state = self.db("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)[0][0]
+            if state in FINISHED:
+                break
+            self._check_alive()
+            time.sleep(1)
+        else:
+            raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout}s")
+        return state, self.task_states(dag_id, run_id)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        return dict(self.db("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
+                            dag_id, run_id))
+
+    def run_id(self, dag_id: str) -> str:
+        return self.db("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", dag_id)[0][0]
