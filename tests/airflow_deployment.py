@@ -135,24 +135,38 @@ class Deployment:
 
     def run(self, dag_id: str, logical_date: str, timeout: float = 300) -> tuple[str, dict[str, str]]:
         """Trigger one run and wait for it: (run state, task id -> final state)."""
+        return self.wait(dag_id, self.trigger(dag_id, logical_date), timeout)
+
+    def trigger(self, dag_id: str, logical_date: str) -> str:
+        """Start a run for `logical_date`; its run id."""
         self._api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
-        run = self._api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})
-        run_id = run["dag_run_id"]
+        return self._api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})["dag_run_id"]
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> tuple[str, dict[str, str]]:
+        """Wait, with a bound, for a run to finish: (run state, task id -> final state)."""
         deadline = time.monotonic() + timeout
         state = None
         while time.monotonic() < deadline:
             state = self.db("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)[0][0]
             if state in FINISHED:
-                break
+                return state, self.task_states(dag_id, run_id)
             self._check_alive()
             time.sleep(1)
-        else:
-            raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout}s")
-        return state, self.task_states(dag_id, run_id)
+        raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout}s")
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+        """Clear tasks of a run and everything downstream of them, as the UI's Clear does."""
+        self._api("POST", f"/dags/{dag_id}/clearTaskInstances", {
+            "dry_run": False, "dag_run_id": run_id, "task_ids": task_ids, "include_downstream": True,
+            "only_failed": False, "reset_dag_runs": True})
+        # The run is running again before this returns; wait() then sees its new end.
+        deadline = time.monotonic() + 30
+        while self.db("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)[0][0] in FINISHED:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} did not restart after the clear")
+            time.sleep(0.5)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return dict(self.db("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
                             dag_id, run_id))
 
-    def run_id(self, dag_id: str) -> str:
-        return self.db("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", dag_id)[0][0]

@@ -7,13 +7,20 @@ deployment, where the model tasks start and end in the triggerer.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import shutil
+import signal
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
+import psutil
 import pytest
 
 from backends.airflow import task_ids
@@ -41,7 +48,7 @@ def _compiled_example(home: Path) -> tuple[dict, Path]:
         "compile", str(project / "target" / "manifest.json"), "--target", "airflow", "--out", str(home / "build"),
         "--profiles-dir", str(project), "-O", f"dbt_executable={dbt}", "-O", "dbt_invocation=pipeline",
         "-O", "retries=0", "-O", "critical_retries=0", "-O", "sensor_timeout_seconds=60",
-        "-O", "sensor_poke_seconds=3", env={"ORCH_CACHE_DIR": str(home / "cache")},
+        "-O", "sensor_poke_seconds=3", "-O", "dbt_stale_seconds=10", env={"ORCH_CACHE_DIR": str(home / "cache")},
     )
     assert result.returncode == 0, result.stderr
     (home / "build" / "airflow").rename(home / "dags")
@@ -153,8 +160,9 @@ def test_pipeline_mode_on_a_real_scheduler_holds_no_worker_per_model(deployment)
     airflow, calls = deployment
     runs = {}
     for dag_id in DAGS:
-        state, tasks = airflow.run(dag_id, f"{DAY}T00:00:00Z", timeout=300)
-        runs[dag_id] = tasks
+        run_id = airflow.trigger(dag_id, f"{DAY}T00:00:00Z")
+        state, tasks = airflow.wait(dag_id, run_id)
+        runs[dag_id] = run_id, tasks
         assert state == "success" and set(tasks.values()) == {"success"}, (dag_id, tasks, airflow.logs())
 
     # One dbt invocation per pipeline run, none per model.
@@ -165,11 +173,12 @@ def test_pipeline_mode_on_a_real_scheduler_holds_no_worker_per_model(deployment)
 
     # Only the producer (and the sensors) went to a worker: a model task was never
     # queued, and its log holds only what the triggerer wrote.
-    queued = {(dag, task) for dag, task in airflow.db(
-        "SELECT dag_id, task_id FROM task_instance WHERE queued_dttm IS NOT NULL")}
-    assert queued == {(dag, task) for dag, tasks in runs.items() for task in tasks
-                      if task == "dbt_build" or task.startswith("wait_for_")}, queued
-    run_id = airflow.run_id("dbt_marts_daily")
+    for dag_id, (run_id, tasks) in runs.items():
+        queued = {task for (task,) in airflow.db(
+            "SELECT task_id FROM task_instance WHERE dag_id = ? AND run_id = ? AND queued_dttm IS NOT NULL",
+            dag_id, run_id)}
+        assert queued == {t for t in tasks if t == "dbt_build" or t.startswith("wait_for_")}, (dag_id, queued)
+    run_id = runs["dbt_marts_daily"][0]
     task_logs = airflow.home / "logs" / "dag_id=dbt_marts_daily" / f"run_id={run_id}" / "task_id=dim_customers"
     names = sorted(p.name for p in task_logs.iterdir())
     assert names and all(".log.trigger." in name for name in names), names
@@ -177,3 +186,123 @@ def test_pipeline_mode_on_a_real_scheduler_holds_no_worker_per_model(deployment)
     text = "".join(p.read_text() for p in task_logs.iterdir())
     assert "OK created sql table model marts.dim_customers" in text
     assert "PASS unique_dim_customers_customer_id" in text
+
+
+# -- fault cases, on the same deployment -----------------------------------------
+
+RELATIONSHIPS = "test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_"
+
+
+@contextlib.contextmanager
+def _model_sql(project: Path, model: str, sql):
+    """The model's SQL replaced (sql: old text -> new text) for the duration."""
+    path = project / "models" / model
+    good = path.read_text()
+    path.write_text(sql(good))
+    try:
+        yield
+    finally:
+        path.write_text(good)
+
+
+def _upstream_of_marts(airflow, day: str) -> None:
+    for dag_id in DAGS[:2]:
+        state, tasks = airflow.run(dag_id, f"{day}T00:00:00Z")
+        assert state == "success", (dag_id, tasks)
+
+
+def _trigger_log(airflow, dag_id: str, run_id: str, task_id: str) -> str:
+    folder = airflow.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return "".join(p.read_text() for p in sorted(folder.glob("*.trigger.*")))
+
+
+def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment):
+    airflow, calls = deployment
+    project = airflow.home / "jaffle_shop"
+    day = "2026-11-29"
+    _upstream_of_marts(airflow, day)
+    before = len(_dbt_calls(calls))
+    with _model_sql(project, "marts/fct_orders.sql", lambda _: "select * from a_table_that_is_not_there"):
+        run_id = airflow.trigger("dbt_marts_daily", f"{day}T00:00:00Z")
+        state, tasks = airflow.wait("dbt_marts_daily", run_id)
+    assert state == "failed"
+    assert tasks == {"wait_for_dbt_staging_daily": "success", "dbt_build": "success", "dim_customers": "success",
+                     "fct_orders": "failed", RELATIONSHIPS: "upstream_failed"}
+    assert len(_dbt_calls(calls)) == before + 1
+    assert "a_table_that_is_not_there does not exist" in _trigger_log(airflow, "dbt_marts_daily", run_id,
+                                                                      "fct_orders")
+
+    # Mended, then cleared with what follows it: each cleared task is rebuilt
+    # alone, by a dbt of its own on a worker; the model that succeeded is not.
+    with duckdb.connect(str(airflow.home / "warehouse.duckdb"), read_only=True) as db:
+        built_before = db.sql("select count(*), sum(amount) from marts.fct_orders").fetchone()
+    airflow.clear("dbt_marts_daily", run_id, ["fct_orders"])
+    state, tasks = airflow.wait("dbt_marts_daily", run_id)
+    assert state == "success" and set(tasks.values()) == {"success"}, (tasks, airflow.logs())
+    rebuilt = _dbt_calls(calls)[before + 1:]
+    assert sorted(line.split()[:3] for line in rebuilt) == [
+        ["build", "--select", "jaffle_shop.marts.fct_orders"],
+        ["test", "--select", "jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_"],
+    ], rebuilt
+    assert '--vars {"orch_partition": "2026-11-29"}' in next(line for line in rebuilt if line.startswith("build"))
+    with duckdb.connect(str(airflow.home / "warehouse.duckdb"), read_only=True) as db:
+        assert db.sql("select count(*), sum(amount) from marts.fct_orders").fetchone() == built_before == (7, 94.0)
+
+
+def test_a_failing_test_fails_its_models_task(deployment):
+    airflow, calls = deployment
+    project = airflow.home / "jaffle_shop"
+    day = "2026-11-30"
+    _upstream_of_marts(airflow, day)
+    before = len(_dbt_calls(calls))
+    # Every customer twice: the model builds, its unique test fails.
+    with _model_sql(project, "marts/dim_customers.sql",
+                    lambda good: f"with once as (\n{good}\n)\nselect * from once union all select * from once"):
+        run_id = airflow.trigger("dbt_marts_daily", f"{day}T00:00:00Z")
+        state, tasks = airflow.wait("dbt_marts_daily", run_id)
+    assert state == "failed"
+    assert tasks == {"wait_for_dbt_staging_daily": "success", "dbt_build": "success", "dim_customers": "failed",
+                     "fct_orders": "success", RELATIONSHIPS: "upstream_failed"}
+    assert len(_dbt_calls(calls)) == before + 1
+    log = _trigger_log(airflow, "dbt_marts_daily", run_id, "dim_customers")
+    assert "dbt tests failed: test.jaffle_shop.unique_dim_customers_customer_id" in log
+    assert re.search(r"FAIL \d+ unique_dim_customers_customer_id", log), log[-3000:]
+
+
+def test_a_killed_producer_never_passes_a_model_it_did_not_report(deployment):
+    airflow, _ = deployment
+    project = airflow.home / "jaffle_shop"
+    day = "2026-12-01"
+    state, tasks = airflow.run("dbt_seeds_daily", f"{day}T00:00:00Z")
+    assert state == "success", tasks
+    # Two staging models made slow at build time, so the build is surely mid-run
+    # when the first result arrives, whichever model dbt takes first.
+    slow = '{{ config(pre_hook="select count(*) from range(20000000000) where range % 7 = 3") }}\n'
+    with _model_sql(project, "staging/stg_payments.sql", lambda good: slow + good), \
+            _model_sql(project, "staging/stg_customers.sql", lambda good: slow + good):
+        run_id = airflow.trigger("dbt_staging_daily", f"{day}T00:00:00Z")
+        results = (project / "target" / "orch_runs" / "dbt_staging_daily" / quote(run_id, safe="")
+                   / "dbt_build.jsonl")
+        deadline = time.monotonic() + 180
+        while not (results.exists() and '"event":"node"' in results.read_text()):
+            assert time.monotonic() < deadline, airflow.logs()
+            time.sleep(0.2)
+        # The producer's task process and its dbt, as a lost worker would leave them.
+        dbt = next(p for p in psutil.process_iter(["cmdline"])
+                   if "--log-format" in (p.info["cmdline"] or []) and "jaffle_shop.staging.stg_orders" in p.info["cmdline"])
+        task_process = dbt.parent()
+        for process in (task_process, dbt):
+            os.kill(process.pid, signal.SIGKILL)
+        state, tasks = airflow.wait("dbt_staging_daily", run_id, timeout=300)
+    reported = {json.loads(line)["unique_id"] for line in results.read_text().splitlines()
+                if json.loads(line)["event"] == "node"}
+    assert '"event":"end"' not in results.read_text()
+    assert state == "failed"
+    assert tasks["dbt_build"] == "failed"
+    models = {"stg_customers": "model.jaffle_shop.stg_customers", "stg_orders": "model.jaffle_shop.stg_orders",
+              "stg_payments": "model.jaffle_shop.stg_payments"}
+    unreported = [task for task, node in models.items() if node not in reported]
+    assert unreported, reported
+    for task in unreported:
+        assert tasks[task] == "failed", tasks
+        assert "stopped reporting" in _trigger_log(airflow, "dbt_staging_daily", run_id, task)

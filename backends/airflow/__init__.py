@@ -43,6 +43,7 @@ OPTIONS = {
     "dbt_command": "build",
     "dbt_invocation": "model",
     "dbt_results_dir": "",
+    "dbt_stale_seconds": "120",
     "start_date": "2025-01-01",
     "catchup": "false",
     "max_active_runs": "1",
@@ -160,7 +161,7 @@ class AirflowBackend(Backend):
     OPTIONS = OPTIONS
 
     _INTEGER_OPTIONS = ("max_active_runs", "retries", "critical_retries", "retry_delay_minutes",
-                        "sensor_timeout_seconds", "sensor_poke_seconds")
+                        "sensor_timeout_seconds", "sensor_poke_seconds", "dbt_stale_seconds")
 
     def __init__(self, options: Mapping[str, str] | None = None):
         super().__init__(options)
@@ -534,6 +535,7 @@ class _DagFile:
         }
         if variables:
             kw["dbt_vars"] = lit(variables)
+        kw.update(self.stale_kwarg())
         kw.update(extra)
         return f"{var} = {self.prebuilt.name(pyfmt.call('DbtNodeSensor', **kw))}"
 
@@ -548,11 +550,16 @@ class _DagFile:
         }
         if producer.variables:
             kw["dbt_vars"] = lit(producer.variables)
+        kw.update(self.stale_kwarg())
         # A retry would build every model again under tasks that already ended.
         kw["retries"] = lit(0)
         kw["doc_md"] = lit(f"One `dbt build` of the {len(producer.assets)} dbt assets of this pipeline; "
                            "each asset's task takes its result from it.")
         return f"{producer.var} = {self.prebuilt.name(pyfmt.call('DbtBuildOperator', **kw))}"
+
+    def stale_kwarg(self) -> dict[str, object]:
+        stale = self.b.int_option("dbt_stale_seconds")
+        return {} if stale == int(OPTIONS["dbt_stale_seconds"]) else {"stale_seconds": pyfmt.lit(stale)}
 
     def producer_upstream(self, producer: _Producer, members: set[str], last: Mapping[str, str]) -> list[str]:
         """Tasks of this pipeline that the producer's build reads from and does not run itself.
@@ -752,20 +759,22 @@ class _DagFile:
             sensors[name] = var
 
         edges = []
+        producer_ups: dict[str, list[str]] = {}
         for producer in self.producers:
             body.append(self.producer_task(producer))
-            ups = self.producer_upstream(producer, members, last)
-            ups += sorted(sensors.values())
+            ups = producer_ups[producer.task_id] = [*self.producer_upstream(producer, members, last),
+                                                    *sorted(sensors.values())]
             if ups:
                 edges.append(_edge(ups, producer.var))
         for key in p.assets:
             ups = sorted({last[u] for u in self.assets[key].upstream if u in members})
             ups += sorted({sensors[self.owner_of[u]] for u in self.assets[key].upstream
                            if u not in members and self.owner_of.get(u) in sensors})
-            if not ups and self.producer_of(key) is not None:
-                # Its producer waits for every upstream pipeline; so does the task
-                # that takes its result, or it would wait on a build that never starts.
-                ups = sorted(sensors.values())
+            producer = self.producer_of(key)
+            if producer is not None and not any(u in producer.assets for u in self.assets[key].upstream):
+                # The first models of a build wait for what the build waits for, or
+                # they would wait on a build that never starts when that fails.
+                ups = sorted({*ups, *producer_ups[producer.task_id]})
             if ups:
                 edges.append(_edge(ups, first[key]))
         for check in multi:

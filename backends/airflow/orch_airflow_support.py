@@ -14,17 +14,17 @@ import asyncio
 import json
 import os
 import subprocess
+import threading
 import time
 from typing import ClassVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperator, BaseSensorOperator
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import (
     BaseTrigger,
     StartTriggerArgs,
     TaskFailedEvent,
-    TaskSkippedEvent,
     TaskSuccessEvent,
     TriggerEvent,
 )
@@ -84,29 +84,35 @@ class NodeResults:
     """The node results of one producer run, read from its file as it grows.
 
     Only whole lines are read; a `start` line (a new producer attempt) forgets
-    what an earlier attempt reported, an `end` line says dbt is done.
+    what an earlier attempt reported, an `end` line says dbt is done. While dbt
+    runs, the producer touches the file every few seconds: a file that has not
+    changed for `stale_seconds` without an `end` belongs to a producer that was
+    killed, and counts as ended.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, stale_seconds: float = 120.0):
         self.path = path
+        self.stale_seconds = stale_seconds
         self.offset = 0
         self.nodes: dict[str, dict] = {}
         self.end: dict | None = None
         self.started = False
+        self.touched = 0.0
 
     def read(self) -> bool:
         """Take in what was appended since the last read; True when something was."""
         try:
-            size = os.stat(self.path).st_size
+            stat = os.stat(self.path)
         except FileNotFoundError:
             return False
-        if size < self.offset:  # the file was replaced: start over
+        self.touched = stat.st_mtime
+        if stat.st_size < self.offset:  # the file was replaced: start over
             self.offset, self.nodes, self.end, self.started = 0, {}, None, False
-        if size == self.offset:
+        if stat.st_size == self.offset:
             return False
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
-            data = fh.read(size - self.offset)
+            data = fh.read(stat.st_size - self.offset)
         whole = data.rfind(b"\n") + 1
         self.offset += whole
         for line in data[:whole].splitlines():
@@ -120,6 +126,15 @@ class NodeResults:
                 self.end = record
         return whole > 0
 
+    @property
+    def finished(self) -> dict | None:
+        """The `end` record, or one standing for a producer that stopped without writing it."""
+        if self.end is not None:
+            return self.end
+        if self.started and time.time() - self.touched > self.stale_seconds:
+            return {"returncode": None, "stale": True}
+        return None
+
     def outcome(self, nodes: list[str]) -> tuple[str, str, list[str]] | None:
         """("success" | "failed" | "skipped", message, log lines) for a task that
         waits on `nodes` (its own node first, then its tests); None while pending."""
@@ -127,12 +142,10 @@ class NodeResults:
         lines: list[str] = []
         for node in nodes:
             lines += self.nodes.get(node, {}).get("log", [])
+        finished = self.finished
         result = self.nodes.get(own)
         if result is None:
-            if self.end is None:
-                return None
-            return "failed", (f"dbt exited with code {self.end.get('returncode')} before it reported {own}; "
-                              "see the producer task's log"), lines
+            return None if finished is None else ("failed", _unreported(finished, own), lines)
         status = result.get("status")
         if status in _FAILED:
             return "failed", f"dbt {status} on {own}: {result.get('message') or ''}".rstrip(": "), lines
@@ -142,11 +155,10 @@ class NodeResults:
         for test in tests:
             outcome = self.nodes.get(test)
             if outcome is None:
-                if self.end is None:
+                if finished is None:
                     return None
-                if self.end.get("returncode") not in (0, 1):
-                    return "failed", (f"dbt exited with code {self.end.get('returncode')} before it reported "
-                                      f"the test {test}"), lines
+                if finished.get("returncode") not in (0, 1):
+                    return "failed", _unreported(finished, f"the test {test}"), lines
                 continue  # dbt did not select it; nothing to judge
             if outcome.get("status") in _FAILED:
                 failed.append(f"{test}: {outcome.get('message') or outcome.get('status')}")
@@ -155,40 +167,50 @@ class NodeResults:
         return "success", f"dbt {status} on {own}", lines
 
 
+def _unreported(finished: dict, what: str) -> str:
+    if finished.get("stale"):
+        return (f"the dbt build stopped reporting before {what} (its task was killed or its machine lost); "
+                "see the producer task's log")
+    return f"dbt exited with code {finished.get('returncode')} before it reported {what}; see the producer task's log"
+
+
 class _SharedReader:
     """One NodeResults per file in the triggerer's event loop, polled while anyone waits."""
 
     readers: ClassVar[dict[str, _SharedReader]] = {}
 
-    def __init__(self, path: str, poll_seconds: float):
-        self.results = NodeResults(path)
+    def __init__(self, path: str, poll_seconds: float, stale_seconds: float):
+        self.results = NodeResults(path, stale_seconds)
         self.poll_seconds = poll_seconds
         self.waiting = 0
         self.changed = asyncio.Event()
         self.poller: asyncio.Task | None = None
 
     @classmethod
-    def of(cls, path: str, poll_seconds: float) -> _SharedReader:
+    def of(cls, path: str, poll_seconds: float, stale_seconds: float) -> _SharedReader:
         reader = cls.readers.get(path)
         if reader is None:
-            reader = cls.readers[path] = cls(path, poll_seconds)
+            reader = cls.readers[path] = cls(path, poll_seconds, stale_seconds)
         return reader
 
     async def _poll(self) -> None:
         while True:
-            if self.results.read():
+            # Wake the waiters on news, and once the producer is found gone.
+            if self.results.read() or self.results.finished is not None:
                 self.changed.set()
                 self.changed = asyncio.Event()
             await asyncio.sleep(self.poll_seconds)
 
-    async def wait(self, nodes: list[str]) -> tuple[str, str, list[str]]:
+    async def until(self, ready):
+        """Wait until `ready(results)` gives something other than None, and return it."""
         self.waiting += 1
         if self.poller is None or self.poller.done():
             self.poller = asyncio.ensure_future(self._poll())
         try:
-            while (outcome := self.results.outcome(nodes)) is None:
+            self.results.read()
+            while (value := ready(self.results)) is None:
                 await self.changed.wait()
-            return outcome
+            return value
         finally:
             self.waiting -= 1
             if not self.waiting:
@@ -196,38 +218,57 @@ class _SharedReader:
                 self.readers.pop(self.results.path, None)
 
 
+def _build_over(results: NodeResults) -> bool | None:
+    """True once no build of this run is running (never started, ended, or gone); else None."""
+    results.read()
+    return True if not results.started or results.finished is not None else None
+
+
 class DbtNodeTrigger(BaseTrigger):
     """Waits in the triggerer for one dbt node's result and ends its task with it.
 
-    On a task's first try it reads the producer's results; on a retry (or after
-    a clear) it hands the task back to a worker, which rebuilds that model alone.
+    It hands the task back to a worker, which rebuilds that model alone, when
+    the pipeline's build cannot stand for it: on a retry or after a clear, and
+    when the build skipped the model although everything it depends on in the
+    DAG has succeeded since (an upstream task cleared and rebuilt). It does so
+    only once that build is over, so two dbt never write one warehouse at once.
     """
 
-    def __init__(self, results_dir: str, producer: str, nodes: list[str], poll_seconds: float = 1.0):
+    def __init__(self, results_dir: str, producer: str, nodes: list[str], poll_seconds: float = 1.0,
+                 stale_seconds: float = 120.0):
         super().__init__()
         self.results_dir = results_dir
         self.producer = producer
         self.nodes = list(nodes)
         self.poll_seconds = poll_seconds
+        self.stale_seconds = stale_seconds
 
     def serialize(self):
         return (f"{__name__}.DbtNodeTrigger", {"results_dir": self.results_dir, "producer": self.producer,
-                                               "nodes": self.nodes, "poll_seconds": self.poll_seconds})
+                                               "nodes": self.nodes, "poll_seconds": self.poll_seconds,
+                                               "stale_seconds": self.stale_seconds})
 
     async def run(self):
         ti = self.task_instance
+        path = results_file(self.results_dir, ti.dag_id, ti.run_id, self.producer)
+        reader = _SharedReader.of(path, self.poll_seconds, self.stale_seconds)
         if ti.try_number > 1:
+            await reader.until(_build_over)
             yield TriggerEvent({"rebuild": True})
             return
-        path = results_file(self.results_dir, ti.dag_id, ti.run_id, self.producer)
-        state, message, lines = await _SharedReader.of(path, self.poll_seconds).wait(self.nodes)
+        state, message, lines = await reader.until(lambda results: results.outcome(self.nodes))
         for line in lines:
             self.log.info("%s", line)
         self.log.info("%s", message)
         if state == "success":
             yield TaskSuccessEvent()
         elif state == "skipped":
-            yield TaskSkippedEvent()
+            # This task runs only once its upstream tasks succeeded: whatever made
+            # dbt skip it has been mended since, so it is built now, on its own.
+            await reader.until(_build_over)
+            self.log.info("Everything %s depends on in this DAG has succeeded since: rebuilding it alone",
+                          self.nodes[0])
+            yield TriggerEvent({"rebuild": True})
         else:
             self.log.error("%s", message)
             yield TaskFailedEvent()
@@ -275,7 +316,7 @@ class DbtNodeSensor(BaseSensorOperator):
     )
 
     def __init__(self, *, results_dir: str, producer: str, nodes: list[str], rebuild: list[str], cwd: str,
-                 dbt_vars: str | None = None, poll_seconds: float = 1.0, **kwargs):
+                 dbt_vars: str | None = None, poll_seconds: float = 1.0, stale_seconds: float = 120.0, **kwargs):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 5)
         super().__init__(**kwargs)
@@ -285,23 +326,30 @@ class DbtNodeSensor(BaseSensorOperator):
         self.rebuild = list(rebuild)
         self.cwd = cwd
         self.dbt_vars = dbt_vars
+        self.stale_seconds = stale_seconds
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls=f"{__name__}.DbtNodeTrigger",
             trigger_kwargs={"results_dir": results_dir, "producer": producer, "nodes": self.nodes,
-                            "poll_seconds": poll_seconds},
+                            "poll_seconds": poll_seconds, "stale_seconds": stale_seconds},
             next_method="execute_complete",
             next_kwargs=None,
             timeout=None,
         )
 
     def execute(self, context):
-        if context["ti"].try_number > 1:
-            return self.build_alone()
+        self._rebuild = context["ti"].try_number > 1
         return super().execute(context)
 
     def poke(self, context) -> bool:
         ti = context["ti"]
-        results = NodeResults(results_file(self.results_dir, ti.dag_id, ti.run_id, self.producer))
+        results = NodeResults(results_file(self.results_dir, ti.dag_id, ti.run_id, self.producer),
+                              self.stale_seconds)
+        if self._rebuild:
+            # The same rule as the trigger's: alone, once no build of this run is running.
+            if _build_over(results):
+                self.build_alone()
+                return True
+            return False
         results.read()
         outcome = results.outcome(self.nodes)
         if outcome is None:
@@ -309,11 +357,12 @@ class DbtNodeSensor(BaseSensorOperator):
         state, message, lines = outcome
         for line in lines:
             self.log.info("%s", line)
-        if state == "skipped":
-            raise AirflowSkipException(message)
         if state == "failed":
             raise AirflowException(message)
         self.log.info("%s", message)
+        if state == "skipped":
+            self._rebuild = True
+            return self.poke(context)
         return True
 
     def execute_complete(self, context, event=None):
@@ -338,12 +387,14 @@ class DbtBuildOperator(BaseOperator):
 
     template_fields = ("dbt_vars",)
 
-    def __init__(self, *, argv: list[str], cwd: str, results_dir: str, dbt_vars: str | None = None, **kwargs):
+    def __init__(self, *, argv: list[str], cwd: str, results_dir: str, dbt_vars: str | None = None,
+                 stale_seconds: float = 120.0, **kwargs):
         super().__init__(**kwargs)
         self.argv = list(argv)
         self.cwd = cwd
         self.results_dir = results_dir
         self.dbt_vars = dbt_vars
+        self.stale_seconds = stale_seconds
         self._process: subprocess.Popen | None = None
 
     def execute(self, context):
@@ -362,8 +413,16 @@ class DbtBuildOperator(BaseOperator):
             publish({"event": "start", "try_number": ti.try_number, "at": time.time()})
             self._process = subprocess.Popen(argv, cwd=self.cwd, env=dbt_environment(), stdout=subprocess.PIPE,
                                              stderr=subprocess.STDOUT, text=True, bufsize=1)
-            reported, invocation = self._follow(self._process.stdout, publish)
-            code = self._process.wait()
+            # The file's mtime says this producer is alive, even while a long
+            # model prints nothing; the waiting tasks give up on it when it stops.
+            stop = threading.Event()
+            heartbeat = threading.Thread(target=_touch_until, args=(path, stop, self.stale_seconds / 4), daemon=True)
+            heartbeat.start()
+            try:
+                reported, invocation = self._follow(self._process.stdout, publish)
+                code = self._process.wait()
+            finally:
+                stop.set()
             # run_results.json has every node dbt finished; it fills in any whose
             # event went missing from the stream.
             for record in _run_results(self.cwd, invocation):
@@ -409,6 +468,14 @@ class DbtBuildOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
+
+
+def _touch_until(path: str, stop: threading.Event, every: float) -> None:
+    while not stop.wait(max(every, 0.5)):
+        try:
+            os.utime(path)
+        except OSError:
+            return
 
 
 def _run_results(project_dir: str, invocation: str | None) -> list[dict]:
