@@ -116,23 +116,25 @@ def test_identifiers_from_config_are_quoted_never_pasted():
 # -- the client path ---------------------------------------------------------
 
 
-def _fill(value):
+def _fill(value, now: dt.datetime):
     if isinstance(value, dict):
-        return {k: _fill(v) for k, v in value.items()}
+        return {k: _fill(v, now) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v) for v in value]
+        return [_fill(v, now) for v in value]
     if isinstance(value, str):
         m = re.fullmatch(r"\{now-(\d+)h:(us|ms)\}", value)
         if m:
-            at = NOW - dt.timedelta(hours=int(m[1]))
+            at = now - dt.timedelta(hours=int(m[1]))
             return str(int(at.timestamp() * (1_000_000 if m[2] == "us" else 1000)))
         m = re.fullmatch(r"\{today-(\d+)\}", value)
         if m:
-            return (NOW.date() - dt.timedelta(days=int(m[1]))).isoformat()
+            return (now.date() - dt.timedelta(days=int(m[1]))).isoformat()
     return value
 
 
-def bigquery_route():
+def bigquery_route(now: dt.datetime):
+    """The recorded responses, their times relative to `now`: the clock of the
+    run that reads them, not of when pytest collected this module."""
     started: set[str] = set()
     by_job = {q["job"]: q for q in RECORDED["queries"] if "job" in q}
     base = f"/bigquery/v2/projects/{PROJECT}"
@@ -150,7 +152,7 @@ def bigquery_route():
                         started.add(rec["job"])
                         return 200, {"kind": "bigquery#queryResponse", "jobReference": reference(rec["job"]),
                                      "jobComplete": False}
-                    return rec.get("status", 200), _fill(rec["response"])
+                    return rec.get("status", 200), _fill(rec["response"], now)
             return 400, {"error": {"code": 400, "message": f"no recording for: {query}", "status": "INVALID_ARGUMENT"}}
         m = re.fullmatch(rf"{base}/jobs/(\w+)", path)
         if m and m[1] in by_job:
@@ -158,10 +160,10 @@ def bigquery_route():
                          "status": {"state": "DONE"}, "configuration": {"query": {"query": by_job[m[1]]["contains"]}}}
         m = re.fullmatch(rf"{base}/queries/(\w+)", path)
         if m and m[1] in by_job:
-            return 200, {**_fill(by_job[m[1]]["response"]), "kind": "bigquery#getQueryResultsResponse"}
+            return 200, {**_fill(by_job[m[1]]["response"], now), "kind": "bigquery#getQueryResultsResponse"}
         m = re.fullmatch(rf"{base}/datasets/(\w+)/tables/(\w+)", path)
         if m and f"{m[1]}/{m[2]}" in RECORDED["tables"]:
-            return 200, _fill(RECORDED["tables"][f"{m[1]}/{m[2]}"])
+            return 200, _fill(RECORDED["tables"][f"{m[1]}/{m[2]}"], now)
         return 404, {"error": {"code": 404, "message": f"Not found: {path}", "status": "NOT_FOUND"}}
 
     return route
@@ -184,7 +186,8 @@ def bigquery_config(threshold: float = 100) -> dict:
 
 def test_health_through_the_bigquery_client(tmp_path):
     config = write_config(tmp_path, bigquery_config())
-    with http_server(bigquery_route()) as (url, received):
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with http_server(bigquery_route(now)) as (url, received):
         proc = orch("health", "--config", str(config), "--no-alerts", "--output", "results.json",
                     cwd=tmp_path, env={"BIGQUERY_EMULATOR_HOST": url})
     assert proc.returncode == 2, proc.stderr  # the 404 is an error
@@ -200,7 +203,7 @@ def test_health_through_the_bigquery_client(tmp_path):
         "bigquery:region-us/job_failures": "fail",
         "bigquery:region-us/job_costs": "pass",
     }
-    assert f"{NOW.date() - dt.timedelta(days=4)}: 640" in results[f"{t}fct_orders/row_count"]["message"]
+    assert f"{now.date() - dt.timedelta(days=4)}: 640" in results[f"{t}fct_orders/row_count"]["message"]
     assert "last modified" in results[f"{t}dim_customers/freshness"]["message"]
     assert results[f"{t}dim_customers/freshness"]["observed"] == pytest.approx(30, abs=0.2)
     assert "404" in results[f"{t}gone/freshness"]["message"] and "was not found" in results[f"{t}gone/freshness"]["message"]
@@ -214,7 +217,7 @@ def test_health_through_the_bigquery_client(tmp_path):
     assert all(r["body"]["parameterMode"] == "NAMED" for r in posts if r["body"].get("queryParameters"))
     by_day = next(r["body"] for r in posts if "order_date" in r["body"]["query"])
     assert {p["name"]: p["parameterType"]["type"] for p in by_day["queryParameters"]} == {"since": "DATE", "until": "DATE"}
-    assert str(NOW.date()) not in by_day["query"]
+    assert str(now.date()) not in by_day["query"]
     usage = next(r["body"] for r in posts if "COUNTIF" in r["body"]["query"])
     assert {p["parameterType"]["type"] for p in usage["queryParameters"]} == {"TIMESTAMP"}
     assert any(r["method"] == "GET" and "/queries/job_events_count" in r["path"] for r in received)
@@ -224,7 +227,7 @@ def test_health_through_the_bigquery_client(tmp_path):
 
 def test_cost_report_prints_total_cost_for_scripts(tmp_path):
     config = write_config(tmp_path, bigquery_config())
-    with http_server(bigquery_route()) as (url, _):
+    with http_server(bigquery_route(dt.datetime.now(dt.UTC).replace(microsecond=0))) as (url, _):
         proc = orch("health", "--config", str(config), "--cost-report", "--hours", "24",
                     env={"BIGQUERY_EMULATOR_HOST": url})
         assert proc.returncode == 0, proc.stderr
