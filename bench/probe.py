@@ -56,6 +56,9 @@ def build(manifest: str) -> dict:
 def dagbag(folder: str) -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
+    # As Airflow's dag-processor has it: the DAGs folder on the import path, so
+    # orch's DAGs import the support module beside them.
+    sys.path.insert(0, folder)
     bag = DagBag(dag_folder=folder)
     return {"dags": len(bag.dags), "tasks": sum(len(d.tasks) for d in bag.dags.values()),
             "edges": sum(len(t.downstream_task_ids) for d in bag.dags.values() for t in d.tasks),

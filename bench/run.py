@@ -95,6 +95,7 @@ def write_minimal_dags(graph: dict, folder: str) -> None:
 GRAPH_SCRIPT = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
+sys.path.insert(0, sys.argv[1])  # as the dag-processor has it: orch's DAGs import their support module
 bag = DagBag(dag_folder=sys.argv[1])
 out = {}
 for dag_id, dag in bag.dags.items():

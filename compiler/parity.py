@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 from compiler.passes.cadence import ALIASES
 
@@ -52,9 +53,11 @@ def _tz(value) -> str:
 
 
 def read_airflow(folder: str) -> dict:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag
 
-    bag = DagBag(dag_folder=folder)
+    # As Airflow's dag-processor loads a DAGs folder: on the import path, so the
+    # DAG files import the support module written beside them.
+    bag = BundleDagBag(dag_folder=folder, bundle_path=Path(folder), bundle_name="dags-folder")
     problems = [f"{os.path.relpath(path, folder)} does not import: {str(err).strip().splitlines()[-1]}"
                 for path, err in sorted(bag.import_errors.items())]
     # DagBag imports each file under a name of its own; the module keeps ORCH_LINEAGE.
@@ -74,13 +77,17 @@ def read_airflow(folder: str) -> dict:
         pipelines[dag_id] = [_cron(getattr(timetable, "expression", None) or getattr(timetable, "summary", None)),
                              _tz(getattr(timetable, "timezone", None))]
         task_key = lin["assets"]
+        # A pipeline's one dbt build runs every model, yet reads nothing for any of
+        # them: its results reach each model's own task. A check after it is not
+        # reading what the build waited for.
+        builds = set(lin.get("builds", ()))
 
-        def nearest(task, seen, task_key=task_key) -> set[tuple[str, str | None]]:
+        def nearest(task, seen, task_key=task_key, builds=builds) -> set[tuple[str, str | None]]:
             """Asset keys right upstream of a task, seen through sensors, checks and gates:
             (key, None) in this DAG, (key, other DAG) through a sensor."""
             out = set()
             for up in task.upstream_list:
-                if up.task_id in seen:
+                if up.task_id in seen or up.task_id in builds:
                     continue
                 seen.add(up.task_id)
                 if up.task_id in task_key:

@@ -67,10 +67,16 @@ class Deployment:
             **(extra_env or {}),
         )
         self.processes: dict[str, subprocess.Popen] = {}
+        self.migrated = False
+
+    def migrate(self) -> None:
+        if not self.migrated:
+            subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env, check=True, capture_output=True,
+                           timeout=300)
+            self.migrated = True
 
     def start(self, timeout: float = 120) -> None:
-        subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env, check=True, capture_output=True,
-                       timeout=300)
+        self.migrate()
         for name, args in COMPONENTS:
             env = self.env
             if name == "triggerer":

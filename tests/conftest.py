@@ -31,6 +31,14 @@ BIN = Path(sys.executable).parent
 CORPUS_FILES = sorted(CORPUS.glob("*.json.gz"))
 
 
+def load_dagbag(folder):
+    """A folder of DAG files loaded as Airflow's dag-processor loads its DAGs folder:
+    on the import path, so the DAGs import the support module written beside them."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    return BundleDagBag(dag_folder=str(folder), bundle_path=Path(folder), bundle_name="dags-folder")
+
+
 def load_json(path: Path) -> dict:
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return json.load(fh)

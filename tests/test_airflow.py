@@ -23,6 +23,7 @@ from tests.conftest import (
     CORPUS_FILES,
     EXAMPLE,
     corpus,
+    load_dagbag,
     load_json,
     orch,
     snapshot_tree,
@@ -44,9 +45,7 @@ def _compile(manifest: Path, out: Path, group_by: str = "layer", **options) -> t
 
 @pytest.fixture(scope="module")
 def dagbag_cls():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag
+    return load_dagbag
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def generated_root(tmp_path_factory):
 def test_corpus_dags_import_with_exact_lineage(manifest, dagbag_cls, generated_root):
     out = generated_root / manifest.name.removesuffix(".json.gz")
     project, _ = _compile(manifest, out)
-    bag = dagbag_cls(dag_folder=str(out))
+    bag = dagbag_cls(str(out))
     assert bag.import_errors == {}
     assert set(bag.dags) == {p.name for p in project.pipelines}
 
@@ -77,7 +76,8 @@ def test_corpus_dags_import_with_exact_lineage(manifest, dagbag_cls, generated_r
             assert task.upstream_task_ids == expected, key
         # Every task is an asset's, a cross-DAG wait, or a test that reads several assets.
         extra = set(tasks) - set(ids[pipeline.name].values())
-        assert all(t.startswith(("wait_for_", "test_", "check_")) for t in extra), extra
+        # ... or the pipeline's one dbt build.
+        assert all(t.startswith(("wait_for_", "test_", "check_", "dbt_build")) for t in extra), extra
 
 
 def test_generated_files_pass_ruff_with_default_rules(generated_root, example_manifest, tmp_path):
@@ -204,6 +204,7 @@ def test_downstream_dag_waits_for_upstream_interval(airflow_env, example_runs):
     _dags_test(env, "dbt_snapshots_daily", day)
     assert _task_states(home, "dbt_snapshots_daily", day) == {
         "wait_for_dbt_staging_daily": "failed",
+        "dbt_build": "upstream_failed",
         "customers_snapshot": "upstream_failed",
     }
     # Once the seeds (which load the tables staging reads) and staging have run for
@@ -213,7 +214,7 @@ def test_downstream_dag_waits_for_upstream_interval(airflow_env, example_runs):
     run = _dags_test(env, "dbt_snapshots_daily", day)
     assert run.returncode == 0, run.stdout[-3000:]
     states = _task_states(home, "dbt_snapshots_daily", day)
-    assert states == {"wait_for_dbt_staging_daily": "success", "customers_snapshot": "success"}
+    assert states == {"wait_for_dbt_staging_daily": "success", "dbt_build": "success", "customers_snapshot": "success"}
 
 
 def test_compile_writes_nothing_new_when_unchanged(example_manifest, tmp_path):
@@ -231,10 +232,11 @@ def test_health_checks_follow_their_asset_and_run_on_duckdb(airflow_env, example
 
     env, home = airflow_env
     _compile(home / "jaffle_shop" / "target" / "manifest.json", tmp_path, conn_id="warehouse")
-    dag = dagbag_cls(dag_folder=str(tmp_path)).dags["dbt_marts_daily"]
+    dag = dagbag_cls(str(tmp_path)).dags["dbt_marts_daily"]
     check = dag.task_dict["check_fct_orders_freshness"]
     assert type(check).__name__ == "SQLCheckOperator" and check.conn_id == "warehouse"
-    assert check.upstream_task_ids == {"fct_orders"}
+    # After its asset, and on DuckDB (one process at a time) after the build lets go of the file.
+    assert check.upstream_task_ids == {"fct_orders", "dbt_build"}
     assert dag.task_dict["check_pipeline_health"].upstream_task_ids == {"check_fct_orders_freshness"}
     stale = home / "stale.duckdb"
     shutil.copy(env["ORCH_EXAMPLE_DUCKDB"], stale)
@@ -263,7 +265,7 @@ def test_bigquery_health_checks_use_the_bigquery_operator(dagbag_cls, tmp_path):
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))
     _compile(path, tmp_path / "out", group_by="none", gcp_conn_id="bq")
-    dag = dagbag_cls(dag_folder=str(tmp_path / "out")).dags["dbt_hourly"]
+    dag = dagbag_cls(str(tmp_path / "out")).dags["dbt_hourly"]
     check = dag.task_dict["check_stg_orders_freshness"]
     assert type(check).__name__ == "BigQueryCheckOperator" and check.gcp_conn_id == "bq"
     assert check.use_legacy_sql is False
@@ -281,7 +283,7 @@ def test_meta_retries_reach_the_task(small_manifest, write_manifest, dagbag_cls,
     add_model(small_manifest, "flaky", meta={"retries": 5, "retry_delay_minutes": 2})
     add_model(small_manifest, "vital", meta={"critical": True})
     _compile(write_manifest(small_manifest), tmp_path / "out")
-    tasks = {t.task_id: t for d in dagbag_cls(dag_folder=str(tmp_path / "out")).dags.values() for t in d.tasks}
+    tasks = {t.task_id: t for d in dagbag_cls(str(tmp_path / "out")).dags.values() for t in d.tasks}
     assert tasks["flaky"].retries == 5 and tasks["flaky"].retry_delay == timedelta(minutes=2)
     assert tasks["vital"].retries == 3 and tasks["vital"].on_failure_callback
     assert tasks["my_model"].retries == 1 and tasks["my_model"].retry_delay == timedelta(minutes=5)

@@ -8,6 +8,7 @@ deployment, where the model tasks start and end in the triggerer.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -26,15 +27,17 @@ import pytest
 from backends.airflow import task_ids
 from tests.airflow_deployment import Deployment
 from tests.conftest import BIN, EXAMPLE, orch
+from tests.manifest_edit import add_model
+from tests.monitor_support import http_server
 from tests.test_airflow import SUPPORTED, _compile
 
 DAGS = ("dbt_seeds_daily", "dbt_staging_daily", "dbt_marts_daily")
 DAY = "2026-11-28"
 
 
-def _compiled_example(home: Path) -> tuple[dict, Path]:
-    """The example copied to `home`, compiled in pipeline mode into home/dags, with
-    a dbt that writes one line per invocation to home/dbt-calls."""
+def _compiled_example(home: Path, mode: str = "pipeline") -> tuple[dict, Path]:
+    """The example copied to `home`, compiled into home/dags (in `mode`), with a
+    dbt that writes one line per invocation to home/dbt-calls."""
     project = home / "jaffle_shop"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
     calls = home / "dbt-calls"
@@ -46,7 +49,7 @@ def _compiled_example(home: Path) -> tuple[dict, Path]:
                     str(project)], env=env, check=True, timeout=300)
     result = orch(
         "compile", str(project / "target" / "manifest.json"), "--target", "airflow", "--out", str(home / "build"),
-        "--profiles-dir", str(project), "-O", f"dbt_executable={dbt}", "-O", "dbt_invocation=pipeline",
+        "--profiles-dir", str(project), "-O", f"dbt_executable={dbt}", "-O", f"dbt_invocation={mode}",
         "-O", "retries=0", "-O", "critical_retries=0", "-O", "sensor_timeout_seconds=60",
         "-O", "sensor_poke_seconds=3", "-O", "dbt_stale_seconds=10", env={"ORCH_CACHE_DIR": str(home / "cache")},
     )
@@ -101,12 +104,30 @@ def test_corpus_dags_take_every_dbt_result_from_one_build(manifest, tmp_path):
             # Its producer builds it, in the same run, after every upstream pipeline.
             producer = producers[task.producer]
             assert assets[key].runner.select in producer.argv, key
-            waits = {t for t in tasks if t.startswith("wait_for_")}
-            assert waits <= producer.upstream_task_ids
-            assert task.upstream_task_ids & (waits | set(ids.values())) or not waits, key
+            # (Each model task's own upstream is its lineage: test_airflow checks that exactly.)
+            assert {t for t in tasks if t.startswith("wait_for_")} <= producer.upstream_task_ids
         # One build per pipeline unless partitions of two granularities need two.
         assert len(producers) <= 1 + len({assets[k].partitioning.granularity for k in pipeline.assets
                                           if assets[k].partitioning}), pipeline.name
+
+
+def test_a_blocking_check_inside_one_build_is_a_warning(example_manifest, tmp_path):
+    """fct_orders is critical, so its freshness check blocks its dependents; one
+    build makes a dependent in the same pipeline regardless, and orch says so."""
+    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
+    add_model(manifest, "fct_orders_by_day", ("model.jaffle_shop.fct_orders",), folder="models/marts",
+              config={"materialized": "table"})
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    args = ("compile", str(path), "--target", "airflow", "-O", "conn_id=warehouse")
+    pipeline = orch(*args, "--out", str(tmp_path / "pipeline"))
+    assert pipeline.returncode == 0, pipeline.stderr
+    assert re.search(r"warning\[W062\]: .*blocking check of fct_orders has on fct_orders_by_day", pipeline.stderr)
+    per_model = orch(*args, "--out", str(tmp_path / "model"), "-O", "dbt_invocation=model")
+    assert per_model.returncode == 0 and "blocking check" not in per_model.stderr
+    # On DuckDB a check waits for the build to let go of the file.
+    marts = (tmp_path / "pipeline" / "airflow" / "dbt_marts_daily.py").read_text()
+    assert "dbt_build >> check_fct_orders_freshness" in marts
 
 
 @pytest.mark.parametrize("options, message", [
@@ -145,19 +166,23 @@ def test_pipeline_mode_runs_under_airflow_dags_test(tmp_path):
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
+    """The example in pipeline mode on a real deployment; alerts go to a local
+    HTTP server standing in for Slack, whose received bodies come third."""
     home = tmp_path_factory.mktemp("airflow-deployment")
     env, calls = _compiled_example(home)
-    airflow = Deployment(home, home / "dags", {"ORCH_EXAMPLE_DUCKDB": env["ORCH_EXAMPLE_DUCKDB"]})
-    try:
-        airflow.start()
-        airflow.wait_for_dags(DAGS)
-        yield airflow, calls
-    finally:
-        airflow.stop()
+    with http_server(lambda *_: (200, {"ok": True})) as (url, alerts):
+        airflow = Deployment(home, home / "dags", {"ORCH_EXAMPLE_DUCKDB": env["ORCH_EXAMPLE_DUCKDB"],
+                                                   "ORCH_SLACK_WEBHOOK_URL": f"{url}/hook"})
+        try:
+            airflow.start()
+            airflow.wait_for_dags((*DAGS, "dbt_snapshots_daily"))
+            yield airflow, calls, alerts
+        finally:
+            airflow.stop()
 
 
 def test_pipeline_mode_on_a_real_scheduler_holds_no_worker_per_model(deployment):
-    airflow, calls = deployment
+    airflow, calls, _ = deployment
     runs = {}
     for dag_id in DAGS:
         run_id = airflow.trigger(dag_id, f"{DAY}T00:00:00Z")
@@ -211,13 +236,23 @@ def _upstream_of_marts(airflow, day: str) -> None:
         assert state == "success", (dag_id, tasks)
 
 
+def _results_file(airflow, dag_id: str, run_id: str) -> Path:
+    """Where the run's dbt build writes its node results (the default dbt_results_dir)."""
+    return (airflow.home / "jaffle_shop" / "target" / "orch_runs" / dag_id / quote(run_id, safe="")
+            / "dbt_build.jsonl")
+
+
+def _results(airflow, dag_id: str, run_id: str) -> list[dict]:
+    return [json.loads(line) for line in _results_file(airflow, dag_id, run_id).read_text().splitlines()]
+
+
 def _trigger_log(airflow, dag_id: str, run_id: str, task_id: str) -> str:
     folder = airflow.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
     return "".join(p.read_text() for p in sorted(folder.glob("*.trigger.*")))
 
 
 def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment):
-    airflow, calls = deployment
+    airflow, calls, alerts = deployment
     project = airflow.home / "jaffle_shop"
     day = "2026-11-29"
     _upstream_of_marts(airflow, day)
@@ -231,6 +266,11 @@ def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment
     assert len(_dbt_calls(calls)) == before + 1
     assert "a_table_that_is_not_there does not exist" in _trigger_log(airflow, "dbt_marts_daily", run_id,
                                                                       "fct_orders")
+    # fct_orders is critical: its failure, ended in the triggerer, still alerts.
+    deadline = time.monotonic() + 60
+    while not any("dbt_marts_daily.fct_orders failed" in json.dumps(a["body"]) for a in alerts):
+        assert time.monotonic() < deadline, (alerts, airflow.logs())
+        time.sleep(1)
 
     # Mended, then cleared with what follows it: each cleared task is rebuilt
     # alone, by a dbt of its own on a worker; the model that succeeded is not.
@@ -250,7 +290,7 @@ def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment
 
 
 def test_a_failing_test_fails_its_models_task(deployment):
-    airflow, calls = deployment
+    airflow, calls, _ = deployment
     project = airflow.home / "jaffle_shop"
     day = "2026-11-30"
     _upstream_of_marts(airflow, day)
@@ -269,8 +309,26 @@ def test_a_failing_test_fails_its_models_task(deployment):
     assert re.search(r"FAIL \d+ unique_dim_customers_customer_id", log), log[-3000:]
 
 
+def test_a_failing_test_of_several_models_fails_its_own_task(deployment):
+    airflow, _, _ = deployment
+    project = airflow.home / "jaffle_shop"
+    day = "2026-12-03"
+    _upstream_of_marts(airflow, day)
+    # Customer 1 left out of dim_customers: fct_orders' orders of that customer
+    # point nowhere, and the relationships test between the two fails.
+    with _model_sql(project, "marts/dim_customers.sql",
+                    lambda good: f"select * from (\n{good}\n) as c where customer_id <> 1"):
+        run_id = airflow.trigger("dbt_marts_daily", f"{day}T00:00:00Z")
+        state, tasks = airflow.wait("dbt_marts_daily", run_id)
+    assert state == "failed"
+    assert tasks == {"wait_for_dbt_staging_daily": "success", "dbt_build": "success", "dim_customers": "success",
+                     "fct_orders": "success", RELATIONSHIPS: "failed"}
+    assert "dbt fail on test.jaffle_shop.relationships_fct_orders" in _trigger_log(
+        airflow, "dbt_marts_daily", run_id, RELATIONSHIPS)
+
+
 def test_a_killed_producer_never_passes_a_model_it_did_not_report(deployment):
-    airflow, _ = deployment
+    airflow, _, _ = deployment
     project = airflow.home / "jaffle_shop"
     day = "2026-12-01"
     state, tasks = airflow.run("dbt_seeds_daily", f"{day}T00:00:00Z")
@@ -281,8 +339,7 @@ def test_a_killed_producer_never_passes_a_model_it_did_not_report(deployment):
     with _model_sql(project, "staging/stg_payments.sql", lambda good: slow + good), \
             _model_sql(project, "staging/stg_customers.sql", lambda good: slow + good):
         run_id = airflow.trigger("dbt_staging_daily", f"{day}T00:00:00Z")
-        results = (project / "target" / "orch_runs" / "dbt_staging_daily" / quote(run_id, safe="")
-                   / "dbt_build.jsonl")
+        results = _results_file(airflow, "dbt_staging_daily", run_id)
         deadline = time.monotonic() + 180
         while not (results.exists() and '"event":"node"' in results.read_text()):
             assert time.monotonic() < deadline, airflow.logs()
@@ -294,9 +351,9 @@ def test_a_killed_producer_never_passes_a_model_it_did_not_report(deployment):
         for process in (task_process, dbt):
             os.kill(process.pid, signal.SIGKILL)
         state, tasks = airflow.wait("dbt_staging_daily", run_id, timeout=300)
-    reported = {json.loads(line)["unique_id"] for line in results.read_text().splitlines()
-                if json.loads(line)["event"] == "node"}
-    assert '"event":"end"' not in results.read_text()
+    records = _results(airflow, "dbt_staging_daily", run_id)
+    reported = {record["unique_id"] for record in records if record["event"] == "node"}
+    assert not [record for record in records if record["event"] == "end"]
     assert state == "failed"
     assert tasks["dbt_build"] == "failed"
     models = {"stg_customers": "model.jaffle_shop.stg_customers", "stg_orders": "model.jaffle_shop.stg_orders",
@@ -306,3 +363,57 @@ def test_a_killed_producer_never_passes_a_model_it_did_not_report(deployment):
     for task in unreported:
         assert tasks[task] == "failed", tasks
         assert "stopped reporting" in _trigger_log(airflow, "dbt_staging_daily", run_id, task)
+
+
+
+
+def test_two_pipelines_take_turns_on_one_duckdb_file(deployment):
+    """marts and snapshots both wait for staging, then build at once: DuckDB takes
+    one writer, so their builds take turns instead of failing on its lock."""
+    airflow, _, _ = deployment
+    project = airflow.home / "jaffle_shop"
+    day = "2026-12-02"
+    _upstream_of_marts(airflow, day)
+    slow = '{{ config(pre_hook="select count(*) from range(6000000000) where range % 7 = 3") }}\n'
+    with _model_sql(project, "marts/dim_customers.sql", lambda good: slow + good):
+        runs = {dag_id: airflow.trigger(dag_id, f"{day}T00:00:00Z") for dag_id in ("dbt_marts_daily",
+                                                                                   "dbt_snapshots_daily")}
+        for dag_id, run_id in runs.items():
+            state, tasks = airflow.wait(dag_id, run_id)
+            assert state == "success" and set(tasks.values()) == {"success"}, (dag_id, tasks, airflow.logs())
+    # The two producers were on workers at the same time ...
+    spans = {dag_id: airflow.db("SELECT start_date, end_date FROM task_instance WHERE dag_id = ? AND run_id = ?"
+                                " AND task_id = 'dbt_build'", dag_id, run_id)[0] for dag_id, run_id in runs.items()}
+    (a_start, a_end), (b_start, b_end) = spans.values()
+    assert a_start < b_end and b_start < a_end, spans
+    # ... and their dbt never ran at once.
+    builds = sorted((records[0]["at"], records[-1]["at"]) for records in
+                    (_results(airflow, dag_id, run_id) for dag_id, run_id in runs.items()))
+    assert builds[0][1] <= builds[1][0], builds
+
+
+def test_per_model_tasks_on_duckdb_share_a_pool_of_one_slot(tmp_path):
+    """dbt_invocation=model: every dbt task on the DuckDB file names one pool; with
+    it created at one slot, the staging models (independent of each other) run
+    one after another on a real scheduler instead of failing on DuckDB's lock."""
+    env, calls = _compiled_example(tmp_path, mode="model")
+    staging = (tmp_path / "dags" / "dbt_staging_daily.py").read_text()
+    assert staging.count('pool="orch_duckdb_warehouse"') == 3
+    airflow = Deployment(tmp_path, tmp_path / "dags", {"ORCH_EXAMPLE_DUCKDB": env["ORCH_EXAMPLE_DUCKDB"]})
+    try:
+        airflow.migrate()
+        subprocess.run([str(BIN / "airflow"), "pools", "set", "orch_duckdb_warehouse", "1", "one DuckDB writer"],
+                       env=airflow.env, check=True, capture_output=True, timeout=120)
+        airflow.start()
+        airflow.wait_for_dags(DAGS[:2])
+        for dag_id in DAGS[:2]:
+            run_id = airflow.trigger(dag_id, f"{DAY}T00:00:00Z")
+            state, tasks = airflow.wait(dag_id, run_id)
+            assert state == "success" and set(tasks.values()) == {"success"}, (dag_id, tasks, airflow.logs())
+        spans = sorted(airflow.db("SELECT start_date, end_date FROM task_instance WHERE pool = ?"
+                                  " AND task_id NOT LIKE 'wait_for_%'", "orch_duckdb_warehouse"))
+        assert len(spans) == 6, spans
+        assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans
+        assert len(_dbt_calls(calls)) == 6
+    finally:
+        airflow.stop()

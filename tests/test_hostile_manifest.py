@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from compiler import serde
-from tests.conftest import orch, render_airflow_dag, snapshot_tree
+from tests.conftest import load_dagbag, orch, render_airflow_dag, snapshot_tree
 from tests.manifest_edit import add_model
 from tests.test_dagster import _load_graph
 from tests.test_hostile_specs import _calls, hostile_values
@@ -124,10 +124,9 @@ def test_generated_sql_quotes_every_name(compiled):
     and column named exactly by the hostile text, so the names stayed identifiers."""
     import duckdb
 
-    from airflow.dag_processing.dagbag import DagBag
 
     outs, hostile, _ = compiled
-    dag = DagBag(dag_folder=str(outs["hostile"] / "airflow")).dags["dbt_marts_daily"]
+    dag = load_dagbag(str(outs["hostile"] / "airflow")).dags["dbt_marts_daily"]
     render_airflow_dag(dag)  # the SQL as Airflow hands it to the warehouse
     queries = [t.sql for t in dag.tasks if type(t).__name__ == "SQLCheckOperator"]
     ours = [q for q in queries if '"jaffle_shop"."main".' in q]
@@ -149,32 +148,55 @@ def test_generated_sql_quotes_every_name(compiled):
 
 
 def test_rendered_commands_are_exactly_the_models_argv(compiled, example_manifest):
-    """Airflow renders bash_command and cwd with Jinja when a task runs; after
-    that, the shell gets exactly `dbt build --select <model>` for every hostile
-    name, and no template read a connection, a variable or a macro."""
-    import shlex
-
-    from airflow.dag_processing.dagbag import DagBag
+    """After Airflow renders the templated fields, dbt gets exactly
+    `dbt build --select <model>` for every hostile name, passed as data, and no
+    template read a connection, a variable or a macro."""
 
     outs, hostile, _ = compiled
-    bag = DagBag(dag_folder=str(outs["hostile"] / "airflow"))
+    bag = load_dagbag(str(outs["hostile"] / "airflow"))
     project = str((outs["hostile"].parent.parent / "hostile" / "project").resolve())
+    for dag in bag.dags.values():
+        render_airflow_dag(dag)
+    # A model's task runs dbt itself when it is rebuilt alone; its pipeline's build
+    # selects it among the others. Neither argv is a template.
+    commands = {tuple(t.rebuild): t.cwd for dag in bag.dags.values() for t in dag.tasks
+                if type(t).__name__ == "DbtNodeSensor"}
+    builds = [t.argv for dag in bag.dags.values() for t in dag.tasks if type(t).__name__ == "DbtBuildOperator"]
+    for name in hostile:
+        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", project,
+                "--indirect-selection", "cautious")
+        assert commands.get(argv) == project, name
+        assert sum(argv.count(f"jaffle_shop.marts.{name}") for argv in builds) == 1, name
+
+
+def test_rendered_commands_are_exactly_the_models_argv_per_model(example_manifest, tmp_path):
+    """With dbt_invocation=model the command is a templated bash_command: after
+    Jinja renders it, the shell gets exactly `dbt build --select <model>`."""
+    import shlex
+
+    hostile = _hostile(tmp_path / "PWNED")
+    project = tmp_path / "project"
+    path = _write_manifest(_manifest(example_manifest, hostile), project)
+    result = orch("compile", str(path), "--target", "airflow", "--out", str(tmp_path / "out"),
+                  "-O", "dbt_invocation=model")
+    assert result.returncode == 0, result.stderr[-3000:]
+    bag = load_dagbag(str(tmp_path / "out" / "airflow"))
     for dag in bag.dags.values():
         render_airflow_dag(dag)
     commands = {tuple(shlex.split(t.bash_command)): t.cwd for dag in bag.dags.values() for t in dag.tasks
                 if type(t).__name__ == "BashOperator"}
     for name in hostile:
-        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", project,
+        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", str(project),
                 "--indirect-selection", "cautious")
-        assert commands.get(argv) == project, name
+        assert commands.get(argv) == str(project), name
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_importing_runs_no_payload(compiled):
-    from airflow.dag_processing.dagbag import DagBag
 
     outs, hostile, marker = compiled
     out = outs["hostile"]
-    bag = DagBag(dag_folder=str(out / "airflow"))
+    bag = load_dagbag(str(out / "airflow"))
     assert bag.import_errors == {}
     marts = bag.dags["dbt_marts_daily"]
     assert len(marts.task_dict) >= len(hostile)
@@ -187,7 +209,6 @@ def test_importing_runs_no_payload(compiled):
 
 def test_hostile_folders_as_pipelines_stay_inside_the_output(example_manifest, tmp_path):
     """Grouped by folder, hostile folder names become pipeline (DAG file) names."""
-    from airflow.dag_processing.dagbag import DagBag
 
     manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
     folders = ["../../etc", "..", "a b", "A B", "x" * 300, "'; import os #", "class", "ｍａｒｔｓ"]
@@ -202,7 +223,7 @@ def test_hostile_folders_as_pipelines_stay_inside_the_output(example_manifest, t
     files = [p for p in out.rglob("*") if p.is_file()]
     assert all(str(p.resolve()).startswith(str(out) + os.sep) for p in files)
     assert not (tmp_path / "etc").exists()
-    bag = DagBag(dag_folder=str(out / "airflow"))
+    bag = load_dagbag(str(out / "airflow"))
     assert bag.import_errors == {}
     placed = [t for dag in bag.dags.values() for t in dag.task_dict if t.startswith("model_")]
     assert sorted(placed) == [f"model_{i}" for i in range(len(folders))]

@@ -11,7 +11,7 @@ import os
 import shlex
 from pathlib import Path
 
-from tests.conftest import orch, render_airflow_dag
+from tests.conftest import load_dagbag, orch, render_airflow_dag
 from tests.test_dagster import _load_graph
 
 
@@ -72,7 +72,6 @@ def _compile(specs_dir: Path, name: str, text: str, out: Path):
 
 
 def test_hostile_values_stay_literals(specs, tmp_path):
-    from airflow.dag_processing.dagbag import DagBag
 
     marker = tmp_path / "PWNED"
     hostile = hostile_values(marker)
@@ -101,7 +100,7 @@ def test_hostile_values_stay_literals(specs, tmp_path):
         assert tasks[f"t{i}"]["description"] == value
 
     # Importing runs nothing: Airflow's DagBag and Dagster's loader, in real processes.
-    bag = DagBag(dag_folder=str(hostile_out / "airflow"))
+    bag = load_dagbag(str(hostile_out / "airflow"))
     assert bag.import_errors == {}
     dag = next(d for d in bag.dags.values() if "t3" in d.task_dict)
     # As Airflow renders bash_command when the task runs: the shell gets exactly
@@ -141,7 +140,6 @@ def _sqlmesh_project(folder: Path, name: str, text: str, column: str) -> Path:
 
 
 def test_hostile_sqlmesh_project_stays_literals(tmp_path):
-    from airflow.dag_processing.dagbag import DagBag
 
     marker = tmp_path / "PWNED"
     payload = f"\"\"\"; __import__('os').system('touch {marker}'); \"\"\" {{{{ x }}}} $(touch {marker})"
@@ -161,7 +159,7 @@ def test_hostile_sqlmesh_project_stays_literals(tmp_path):
     assert _calls(outs["hostile"]) == _calls(outs["benign"])
     ir_text = (outs["hostile"] / "ir" / "project.ir.json").read_text(encoding="utf-8")
     assert json.dumps(payload)[1:-1] in ir_text  # the description, whole
-    bag = DagBag(dag_folder=str(outs["hostile"] / "airflow"))
+    bag = load_dagbag(str(outs["hostile"] / "airflow"))
     assert bag.import_errors == {} and len(bag.dags) == 1
     (task,) = next(iter(bag.dags.values())).tasks
     assert task.bash_command.startswith("sqlmesh run --select-model ")

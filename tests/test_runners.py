@@ -13,7 +13,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from tests.conftest import BIN, EXAMPLE, orch, snapshot_tree
+from tests.conftest import BIN, EXAMPLE, load_dagbag, orch, snapshot_tree
 
 MODELS = ("stg_customers", "stg_orders", "stg_payments", "dim_customers", "fct_orders")
 
@@ -32,13 +32,11 @@ def compiled_example(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dagbag_cls():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag
+    return load_dagbag
 
 
 def _tasks(dagbag_cls, folder):
-    bag = dagbag_cls(dag_folder=str(folder))
+    bag = dagbag_cls(str(folder))
     assert bag.import_errors == {}
     return {t.task_id: t for dag in bag.dags.values() for t in dag.tasks}
 
@@ -67,8 +65,8 @@ def test_bigquery_runner_builds_real_job_configurations(compiled_example, dagbag
     assert "ON T.`order_id` = S.`order_id`" in fct["query"]
     assert "WHERE `order_date` = DATE(@orch_partition)" in fct["query"]
     assert fct["queryParameters"][0]["parameterValue"]["value"] == "{{ ds }}"
-    # Seeds are not SQL: they stay with dbt.
-    assert type(tasks["raw_orders"]).__name__ == "BashOperator"
+    # Seeds are not SQL: they stay with dbt (the pipeline's one build, by default).
+    assert type(tasks["raw_orders"]).__name__ == "DbtNodeSensor"
 
 
 def test_sql_runner_statements_rebuild_the_models_on_duckdb(compiled_example, dagbag_cls, tmp_path):

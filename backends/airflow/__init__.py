@@ -41,7 +41,7 @@ SUPPORT_MODULE = "orch_airflow_support"
 OPTIONS = {
     "dbt_executable": "dbt",
     "dbt_command": "build",
-    "dbt_invocation": "model",
+    "dbt_invocation": "pipeline",
     "dbt_results_dir": "",
     "dbt_stale_seconds": "120",
     "start_date": "2025-01-01",
@@ -238,7 +238,31 @@ class AirflowBackend(Backend):
             elif self.check_connection(asset) is None:
                 found.append(_skipped(check.origin, f"the check {check.name} needs a connection to the warehouse: "
                                                     "pass --option conn_id=NAME"))
+        if self.option("dbt_invocation") == "pipeline":
+            found += self._unblockable_checks(project)
         return found + [d for d in super().unsupported(project) if d.is_error]
+
+    def _unblockable_checks(self, project: ir.Project) -> list:
+        """Blocking checks between two dbt models of one pipeline: one build makes both."""
+        assets = project.asset_map()
+        owner = project.pipeline_of()
+        checks_of = project.checks_by_asset()
+        found = []
+        for down in project.assets:
+            if not isinstance(down.runner, ir.DbtBuild):
+                continue
+            for key in down.upstream:
+                up = assets.get(key)
+                if up is None or not isinstance(up.runner, ir.DbtBuild) or owner.get(key) != owner.get(down.key):
+                    continue
+                if self.check_connection(up) is None or up.relation is None:
+                    continue
+                if any(blocking for _, _, blocking in sqlgen.health_queries(up, checks_of.get(key, ()), "ansi")):
+                    found.append(_skipped(up.origin, f"the hold a blocking check of {up.name} has on "
+                                                     f"{down.name}: one dbt build makes both, so the check fails "
+                                                     f"{down.name}'s task after dbt built it (use a dbt test, or "
+                                                     "--option dbt_invocation=model)"))
+        return found
 
     def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
         assets = project.asset_map()
@@ -265,6 +289,7 @@ class _Producer:
     variables: str | None
     selects: list[str] = attrs.Factory(list)
     assets: set[str] = attrs.Factory(set)
+    lock: dict[str, object] = attrs.Factory(dict)
 
 
 class _DagFile:
@@ -370,6 +395,8 @@ class _DagFile:
             kw["cwd"] = lit(jinja_literal(cwd))
         kw.update(outlets)
         kw.update(self.common_task_kwargs(asset))
+        if isinstance(asset.runner, ir.DbtBuild):
+            kw.update(self.pool(asset))
         return f"{var} = {self.prebuilt.name(pyfmt.call('BashOperator', **kw))}"
 
     def sql_task(self, var: str, task_id: str, runner: ir.SqlQuery, asset: ir.Asset,
@@ -460,7 +487,7 @@ class _DagFile:
                 self.need("from airflow.providers.standard.operators.bash import BashOperator")
                 self.lines.append(
                     f"{test_var} = BashOperator(task_id={test_id!r}, bash_command={command!r}, "
-                    f"cwd={jinja_literal(runner.project_dir)!r})"
+                    f"cwd={jinja_literal(runner.project_dir)!r}{_flat_kwargs(self.pool(asset))})"
                 )
                 self.lines.append(f"{var} >> {test_var}")
                 return test_var, var
@@ -497,11 +524,12 @@ class _DagFile:
         producer = self.producer_for(runner, variables)
         producer.selects.append(runner.select)
         producer.assets.add(asset.key)
+        producer.lock = producer.lock or self.lock(runner, asset)
         tests = sorted(c.key for c in self.checks_of.get(asset.key, ())
                        if c.kind is ir.CheckKind.DBT_TEST and not c.also)
         return self.node_sensor(var, task_id, producer, [asset.key, *tests],
                                 self.dbt_argv("build", runner, [runner.select]), variables,
-                                {**outlets, **self.common_task_kwargs(asset)})
+                                {**self.lock(runner, asset), **outlets, **self.common_task_kwargs(asset)})
 
     def producer_for(self, runner: ir.DbtBuild, variables: str | None) -> _Producer:
         # Assets of another project, profile or target cannot share one invocation,
@@ -517,6 +545,29 @@ class _DagFile:
         producer = _Producer(task_id=task_id, var=self.names(task_id), runner=runner, variables=variables)
         self.producers.append(producer)
         return producer
+
+    @staticmethod
+    def single_writer(asset: ir.Asset) -> str | None:
+        """The database of an asset in a warehouse that admits one writer at a time (DuckDB)."""
+        relation = asset.relation
+        return (relation.database or "main") if relation is not None and relation.engine == "duckdb" else None
+
+    def pool(self, asset: ir.Asset) -> dict[str, object]:
+        """dbt_invocation=model: the Airflow pool (of one slot) its DuckDB file's writers share.
+
+        The default mode names none, as a pool that nobody created holds its tasks forever.
+        """
+        database = self.single_writer(asset)
+        if database is None or self.b.option("dbt_invocation") != "model":
+            return {}
+        return {"pool": pyfmt.lit("orch_duckdb_" + re.sub(r"[^A-Za-z0-9_.-]", "_", database)[:200])}
+
+    def lock(self, runner: ir.DbtBuild, asset: ir.Asset) -> dict[str, object]:
+        """dbt_invocation=pipeline: the lock file its DuckDB file's builds take turns on."""
+        database = self.single_writer(asset)
+        if database is None:
+            return {}
+        return {"lock": pyfmt.lit(os.path.join(self.results_dir(runner), f"{quote(database, safe='')}.duckdb.lock"))}
 
     def results_dir(self, runner: ir.DbtBuild) -> str:
         return self.b.option("dbt_results_dir") or os.path.join(runner.project_dir, "target", "orch_runs")
@@ -551,6 +602,7 @@ class _DagFile:
         if producer.variables:
             kw["dbt_vars"] = lit(producer.variables)
         kw.update(self.stale_kwarg())
+        kw.update(producer.lock)
         # A retry would build every model again under tasks that already ended.
         kw["retries"] = lit(0)
         kw["doc_md"] = lit(f"One `dbt build` of the {len(producer.assets)} dbt assets of this pipeline; "
@@ -640,7 +692,7 @@ class _DagFile:
             # (cautious selection takes a test once all its parents are selected).
             self.lines.append(self.node_sensor(
                 var, task_id, producer, [check.key], self.dbt_argv("test", runner, [select]), None,
-                {"doc_md": pyfmt.lit(f"dbt test {check.name} reads several assets; its result comes "
+                {**producer.lock, "doc_md": pyfmt.lit(f"dbt test {check.name} reads several assets; its result comes "
                                      "from the pipeline's dbt build once all are built.")}))
         else:
             self.lines.append(self.dbt_test_task(var, task_id, check, runner, select))
@@ -658,7 +710,8 @@ class _DagFile:
         return (
             f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
             f"cwd={jinja_literal(runner.project_dir)!r}, "
-            f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r})"
+            f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r}"
+            f"{_flat_kwargs(self.pool(self.assets[check.asset]))})"
         )
 
     def sensor(self, upstream: ir.Pipeline, keys: Sequence[str]) -> tuple[str, str]:
@@ -759,22 +812,18 @@ class _DagFile:
             sensors[name] = var
 
         edges = []
-        producer_ups: dict[str, list[str]] = {}
         for producer in self.producers:
+            # The build waits for every upstream pipeline; each model's task keeps
+            # its own lineage and learns from the results file, or from the
+            # producer's state, when the build did not run.
             body.append(self.producer_task(producer))
-            ups = producer_ups[producer.task_id] = [*self.producer_upstream(producer, members, last),
-                                                    *sorted(sensors.values())]
+            ups = [*self.producer_upstream(producer, members, last), *sorted(sensors.values())]
             if ups:
                 edges.append(_edge(ups, producer.var))
         for key in p.assets:
             ups = sorted({last[u] for u in self.assets[key].upstream if u in members})
             ups += sorted({sensors[self.owner_of[u]] for u in self.assets[key].upstream
                            if u not in members and self.owner_of.get(u) in sensors})
-            producer = self.producer_of(key)
-            if producer is not None and not any(u in producer.assets for u in self.assets[key].upstream):
-                # The first models of a build wait for what the build waits for, or
-                # they would wait on a build that never starts when that fails.
-                ups = sorted({*ups, *producer_ups[producer.task_id]})
             if ups:
                 edges.append(_edge(ups, first[key]))
         for check in multi:
@@ -787,10 +836,15 @@ class _DagFile:
                 downstream.setdefault(up, []).append(down)
         health: list[str] = []
         for key in p.assets:
+            producer = self.producer_of(key)
             for suffix, sql, blocking, check_id in self.health_checks(key):
                 var, line = self.health_task(f"{self.ids[p.name][key]}_{suffix}", sql, self.assets[key], check_id)
                 body.append(line)
                 edges.append(_edge([last[key]], var))
+                if producer is not None and self.assets[key].relation.engine == "duckdb":
+                    # DuckDB lets one process open the file while dbt writes it: the
+                    # check waits until the build is over.
+                    edges.append(_edge([producer.var], var))
                 health.append(var)
                 if blocking:
                     # A failed blocking check stops everything downstream of its asset.
@@ -845,8 +899,11 @@ class _DagFile:
             for check in self.checks_of.get(key, ()):
                 if check.kind is ir.CheckKind.DBT_TEST and not check.also and runs_tests:
                     checks.setdefault(check.key, runs_tests)
-        return {"pipeline": p.name, "assets": {self.ids[p.name][k]: k for k in p.assets},
-                "checks": dict(sorted(checks.items()))}
+        lineage = {"pipeline": p.name, "assets": {self.ids[p.name][k]: k for k in p.assets},
+                   "checks": dict(sorted(checks.items()))}
+        if self.producers:
+            lineage["builds"] = sorted(producer.task_id for producer in self.producers)
+        return lineage
 
 
 def freshness_check_id(key: str) -> str:
@@ -879,6 +936,11 @@ def _sorted_imports(lines) -> list[str]:
     return plain + [
         f"from {m} import {', '.join(sorted(names, key=by_type))}" for m, names in sorted(merged.items())
     ]
+
+
+def _flat_kwargs(kwargs: Mapping[str, object]) -> str:
+    """Keyword arguments (layout nodes) to append to a call built as text."""
+    return "".join(f", {k}={pyfmt.flat(v)}" for k, v in kwargs.items())
 
 
 def _edge(upstream: Sequence[str], task: str) -> str:

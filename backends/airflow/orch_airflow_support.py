@@ -11,7 +11,10 @@ still shows in the task log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import subprocess
 import threading
@@ -68,6 +71,8 @@ def task_failed(context) -> None:
 # All the waiting tasks of a run share one reader per file in the triggerer's
 # event loop: one stat a second per running pipeline, however many tasks wait.
 
+log = logging.getLogger(__name__)
+
 # dbt's node statuses: what a model task becomes for each.
 _FAILED = frozenset({"error", "fail", "runtime error"})
 _SKIPPED = frozenset({"skipped"})
@@ -98,6 +103,8 @@ class NodeResults:
         self.end: dict | None = None
         self.started = False
         self.touched = 0.0
+        # Set when the producer's task ended without starting dbt (upstream_failed).
+        self.not_run: str | None = None
 
     def read(self) -> bool:
         """Take in what was appended since the last read; True when something was."""
@@ -133,6 +140,8 @@ class NodeResults:
             return self.end
         if self.started and time.time() - self.touched > self.stale_seconds:
             return {"returncode": None, "stale": True}
+        if not self.started and self.not_run:
+            return {"returncode": None, "not_run": self.not_run}
         return None
 
     def outcome(self, nodes: list[str]) -> tuple[str, str, list[str]] | None:
@@ -168,10 +177,31 @@ class NodeResults:
 
 
 def _unreported(finished: dict, what: str) -> str:
+    if finished.get("not_run"):
+        return f"the pipeline's dbt build did not run ({finished['not_run']}), so nothing built {what}"
     if finished.get("stale"):
         return (f"the dbt build stopped reporting before {what} (its task was killed or its machine lost); "
                 "see the producer task's log")
     return f"dbt exited with code {finished.get('returncode')} before it reported {what}; see the producer task's log"
+
+
+# How often a reader whose build has not started asks Airflow whether it ever will.
+_PRODUCER_CHECK_SECONDS = 10.0
+_NOT_RUN = ("upstream_failed", "failed", "skipped", "removed")
+
+
+def producer_not_run(dag_id: str, run_id: str, producer: str) -> str | None:
+    """The producer's state when its task ended without running dbt, else None.
+
+    A model task waits only for its own upstream tasks; the build also waits for
+    every pipeline this one reads, so it may never start while the task waits.
+    """
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    for state in _NOT_RUN:
+        if RuntimeTaskInstance.get_ti_count(dag_id=dag_id, task_ids=[producer], run_ids=[run_id], states=[state]):
+            return state
+    return None
 
 
 class _SharedReader:
@@ -179,24 +209,35 @@ class _SharedReader:
 
     readers: ClassVar[dict[str, _SharedReader]] = {}
 
-    def __init__(self, path: str, poll_seconds: float, stale_seconds: float):
+    def __init__(self, path: str, poll_seconds: float, stale_seconds: float, producer: tuple[str, str, str]):
         self.results = NodeResults(path, stale_seconds)
         self.poll_seconds = poll_seconds
+        self.producer = producer
         self.waiting = 0
         self.changed = asyncio.Event()
         self.poller: asyncio.Task | None = None
 
     @classmethod
-    def of(cls, path: str, poll_seconds: float, stale_seconds: float) -> _SharedReader:
+    def of(cls, path: str, poll_seconds: float, stale_seconds: float, producer: tuple[str, str, str]):
         reader = cls.readers.get(path)
         if reader is None:
-            reader = cls.readers[path] = cls(path, poll_seconds, stale_seconds)
+            reader = cls.readers[path] = cls(path, poll_seconds, stale_seconds, producer)
         return reader
 
     async def _poll(self) -> None:
+        from asgiref.sync import sync_to_async
+
+        asked = 0.0
         while True:
+            news = self.results.read()
+            if not self.results.started and time.monotonic() - asked > _PRODUCER_CHECK_SECONDS:
+                asked = time.monotonic()
+                try:
+                    self.results.not_run = await sync_to_async(producer_not_run)(*self.producer)
+                except Exception:  # an unanswered question leaves the task waiting, as before
+                    log.warning("could not read the state of %s", self.producer, exc_info=True)
             # Wake the waiters on news, and once the producer is found gone.
-            if self.results.read() or self.results.finished is not None:
+            if news or self.results.finished is not None:
                 self.changed.set()
                 self.changed = asyncio.Event()
             await asyncio.sleep(self.poll_seconds)
@@ -251,7 +292,7 @@ class DbtNodeTrigger(BaseTrigger):
     async def run(self):
         ti = self.task_instance
         path = results_file(self.results_dir, ti.dag_id, ti.run_id, self.producer)
-        reader = _SharedReader.of(path, self.poll_seconds, self.stale_seconds)
+        reader = _SharedReader.of(path, self.poll_seconds, self.stale_seconds, (ti.dag_id, ti.run_id, self.producer))
         if ti.try_number > 1:
             await reader.until(_build_over)
             yield TriggerEvent({"rebuild": True})
@@ -272,6 +313,26 @@ class DbtNodeTrigger(BaseTrigger):
         else:
             self.log.error("%s", message)
             yield TaskFailedEvent()
+
+
+@contextlib.contextmanager
+def single_writer(lock: str | None, log):
+    """Held while dbt writes a warehouse that admits one writer (a DuckDB file):
+    builds of other pipelines, and models rebuilt alone, take turns."""
+    if not lock:
+        yield
+        return
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("Waiting for %s: another dbt is writing the same warehouse", lock)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def dbt_environment() -> dict[str, str]:
@@ -316,7 +377,8 @@ class DbtNodeSensor(BaseSensorOperator):
     )
 
     def __init__(self, *, results_dir: str, producer: str, nodes: list[str], rebuild: list[str], cwd: str,
-                 dbt_vars: str | None = None, poll_seconds: float = 1.0, stale_seconds: float = 120.0, **kwargs):
+                 dbt_vars: str | None = None, poll_seconds: float = 1.0, stale_seconds: float = 120.0,
+                 lock: str | None = None, **kwargs):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 5)
         super().__init__(**kwargs)
@@ -327,6 +389,7 @@ class DbtNodeSensor(BaseSensorOperator):
         self.cwd = cwd
         self.dbt_vars = dbt_vars
         self.stale_seconds = stale_seconds
+        self.lock = lock
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls=f"{__name__}.DbtNodeTrigger",
             trigger_kwargs={"results_dir": results_dir, "producer": producer, "nodes": self.nodes,
@@ -344,6 +407,12 @@ class DbtNodeSensor(BaseSensorOperator):
         ti = context["ti"]
         results = NodeResults(results_file(self.results_dir, ti.dag_id, ti.run_id, self.producer),
                               self.stale_seconds)
+        results.read()
+        if not results.started:
+            try:
+                results.not_run = producer_not_run(ti.dag_id, ti.run_id, self.producer)
+            except Exception:  # an unanswered question leaves the task waiting
+                self.log.warning("could not read the state of %s", self.producer, exc_info=True)
         if self._rebuild:
             # The same rule as the trigger's: alone, once no build of this run is running.
             if _build_over(results):
@@ -372,7 +441,8 @@ class DbtNodeSensor(BaseSensorOperator):
 
     def build_alone(self) -> None:
         """A retry or a cleared task: this model (and its tests) rebuilt by a dbt of its own."""
-        code = _run_dbt(self.rebuild, self.cwd, self.dbt_vars, self.log)
+        with single_writer(self.lock, self.log):
+            code = _run_dbt(self.rebuild, self.cwd, self.dbt_vars, self.log)
         if code != 0:
             raise AirflowException(f"dbt exited with code {code}")
 
@@ -388,9 +458,10 @@ class DbtBuildOperator(BaseOperator):
     template_fields = ("dbt_vars",)
 
     def __init__(self, *, argv: list[str], cwd: str, results_dir: str, dbt_vars: str | None = None,
-                 stale_seconds: float = 120.0, **kwargs):
+                 stale_seconds: float = 120.0, lock: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.argv = list(argv)
+        self.lock = lock
         self.cwd = cwd
         self.results_dir = results_dir
         self.dbt_vars = dbt_vars
@@ -405,34 +476,41 @@ class DbtBuildOperator(BaseOperator):
                 *(["--vars", self.dbt_vars] if self.dbt_vars else [])]
         self.log.info("Running %s", " ".join(argv))
         self.log.info("Node results go to %s", path)
-        with open(path, "a", encoding="utf-8") as out:
-            def publish(record: dict) -> None:
-                out.write(json.dumps(record, separators=(",", ":")) + "\n")
-                out.flush()
-
-            publish({"event": "start", "try_number": ti.try_number, "at": time.time()})
-            self._process = subprocess.Popen(argv, cwd=self.cwd, env=dbt_environment(), stdout=subprocess.PIPE,
-                                             stderr=subprocess.STDOUT, text=True, bufsize=1)
-            # The file's mtime says this producer is alive, even while a long
-            # model prints nothing; the waiting tasks give up on it when it stops.
-            stop = threading.Event()
-            heartbeat = threading.Thread(target=_touch_until, args=(path, stop, self.stale_seconds / 4), daemon=True)
-            heartbeat.start()
-            try:
-                reported, invocation = self._follow(self._process.stdout, publish)
-                code = self._process.wait()
-            finally:
-                stop.set()
-            # run_results.json has every node dbt finished; it fills in any whose
-            # event went missing from the stream.
-            for record in _run_results(self.cwd, invocation):
-                if record["unique_id"] not in reported:
-                    reported.add(record["unique_id"])
-                    publish(record)
-            publish({"event": "end", "returncode": code, "reported": len(reported), "at": time.time()})
+        # The lock comes before the results file is started: a build waiting its
+        # turn is not running yet, and must not look stale to the waiting tasks.
+        with single_writer(self.lock, self.log), open(path, "a", encoding="utf-8") as out:
+            code, reported = self._build(argv, out, path, ti.try_number)
         if code not in (0, 1):
             raise AirflowException(f"dbt exited with code {code}: the nodes it did not report fail their tasks")
-        self.log.info("dbt exited with code %s; %s nodes reported", code, len(reported))
+        self.log.info("dbt exited with code %s; %s nodes reported", code, reported)
+
+    def _build(self, argv: list[str], out, path: str, try_number: int) -> tuple[int, int]:
+        """Run dbt, publishing to `out` as it goes; (its exit code, nodes reported)."""
+
+        def publish(record: dict) -> None:
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            out.flush()
+
+        publish({"event": "start", "try_number": try_number, "at": time.time()})
+        self._process = subprocess.Popen(argv, cwd=self.cwd, env=dbt_environment(), stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, bufsize=1)
+        # The file's mtime says this producer is alive, even while a long model
+        # prints nothing; the waiting tasks give up on it when it stops.
+        stop = threading.Event()
+        threading.Thread(target=_touch_until, args=(path, stop, self.stale_seconds / 4), daemon=True).start()
+        try:
+            reported, invocation = self._follow(self._process.stdout, publish)
+            code = self._process.wait()
+        finally:
+            stop.set()
+        # run_results.json has every node dbt finished; it fills in any whose
+        # event went missing from the stream.
+        for record in _run_results(self.cwd, invocation):
+            if record["unique_id"] not in reported:
+                reported.add(record["unique_id"])
+                publish(record)
+        publish({"event": "end", "returncode": code, "reported": len(reported), "at": time.time()})
+        return code, len(reported)
 
     def _follow(self, stream, publish) -> tuple[set[str], str | None]:
         """Read dbt's JSON log as it comes: its usual lines into this task's log,

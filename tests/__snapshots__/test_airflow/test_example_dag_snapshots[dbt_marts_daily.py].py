@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLCheckOperator
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG, Asset, DeadlineAlert, DeadlineReference, SyncCallback
+from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
 
 
 def on_critical_failure(context):
@@ -45,17 +45,57 @@ with DAG(
         ),
     ),
 ) as dag:
-    dim_customers = BashOperator(
+    dim_customers = DbtNodeSensor(
         task_id="dim_customers",
-        bash_command="dbt build --select jaffle_shop.marts.dim_customers --project-dir /opt/dbt/jaffle_shop --profiles-dir /opt/dbt/profiles --indirect-selection cautious",
+        producer="dbt_build",
+        nodes=[
+            "model.jaffle_shop.dim_customers",
+            "test.jaffle_shop.not_null_dim_customers_customer_id.dd91cd1c8d",
+            "test.jaffle_shop.unique_dim_customers_customer_id.15c9f1e2fd",
+        ],
+        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        rebuild=[
+            "dbt",
+            "build",
+            "--select",
+            "jaffle_shop.marts.dim_customers",
+            "--project-dir",
+            "/opt/dbt/jaffle_shop",
+            "--profiles-dir",
+            "/opt/dbt/profiles",
+            "--indirect-selection",
+            "cautious",
+        ],
         cwd="/opt/dbt/jaffle_shop",
+        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
         outlets=[Asset("duckdb://jaffle_shop/marts/dim_customers")],
         doc_md="One row per customer with order history.",
     )
-    fct_orders = BashOperator(
+    fct_orders = DbtNodeSensor(
         task_id="fct_orders",
-        bash_command='dbt build --select jaffle_shop.marts.fct_orders --project-dir /opt/dbt/jaffle_shop --profiles-dir /opt/dbt/profiles --indirect-selection cautious --vars \'{"orch_partition": "{{ ds }}"}\'',
+        producer="dbt_build",
+        nodes=[
+            "model.jaffle_shop.fct_orders",
+            "test.jaffle_shop.assert_order_amounts_positive",
+            "test.jaffle_shop.not_null_fct_orders_order_id.4e687af8d0",
+            "test.jaffle_shop.unique_fct_orders_order_id.523ddb6ce5",
+        ],
+        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        rebuild=[
+            "dbt",
+            "build",
+            "--select",
+            "jaffle_shop.marts.fct_orders",
+            "--project-dir",
+            "/opt/dbt/jaffle_shop",
+            "--profiles-dir",
+            "/opt/dbt/profiles",
+            "--indirect-selection",
+            "cautious",
+        ],
         cwd="/opt/dbt/jaffle_shop",
+        dbt_vars='{"orch_partition": "{{ ds }}"}',
+        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
         outlets=[Asset("duckdb://jaffle_shop/marts/fct_orders")],
         doc_md="One row per order with its paid amount; partitioned by order date.",
         retries=3,
@@ -71,11 +111,50 @@ with DAG(
         failed_states=["failed"],
         doc_md="Waits for the tables this DAG reads from dbt_staging_daily.",
     )
-    test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ = BashOperator(
-        task_id="test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
-        bash_command="dbt test --select jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ --project-dir /opt/dbt/jaffle_shop --profiles-dir /opt/dbt/profiles --indirect-selection cautious",
+    dbt_build = DbtBuildOperator(
+        task_id="dbt_build",
+        argv=[
+            "dbt",
+            "build",
+            "--select",
+            "jaffle_shop.marts.dim_customers",
+            "jaffle_shop.marts.fct_orders",
+            "--project-dir",
+            "/opt/dbt/jaffle_shop",
+            "--profiles-dir",
+            "/opt/dbt/profiles",
+            "--indirect-selection",
+            "cautious",
+        ],
         cwd="/opt/dbt/jaffle_shop",
-        doc_md="dbt test relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ reads several assets; it runs once all are built.",
+        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        dbt_vars='{"orch_partition": "{{ ds }}"}',
+        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        retries=0,
+        doc_md="One `dbt build` of the 2 dbt assets of this pipeline; each asset's task takes its result from it.",
+    )
+    test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ = DbtNodeSensor(
+        task_id="test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
+        producer="dbt_build",
+        nodes=[
+            "test.jaffle_shop.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_.d5636051d4",
+        ],
+        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        rebuild=[
+            "dbt",
+            "test",
+            "--select",
+            "jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
+            "--project-dir",
+            "/opt/dbt/jaffle_shop",
+            "--profiles-dir",
+            "/opt/dbt/profiles",
+            "--indirect-selection",
+            "cautious",
+        ],
+        cwd="/opt/dbt/jaffle_shop",
+        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        doc_md="dbt test relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ reads several assets; its result comes from the pipeline's dbt build once all are built.",
     )
     check_fct_orders_freshness = SQLCheckOperator(
         task_id="check_fct_orders_freshness",
@@ -86,6 +165,7 @@ with DAG(
         task_id="check_pipeline_health",
         doc_md="Succeeds only when every health check of this run passed.",
     )
+    wait_for_dbt_staging_daily >> dbt_build
     wait_for_dbt_staging_daily >> dim_customers
     wait_for_dbt_staging_daily >> fct_orders
     [
@@ -93,6 +173,7 @@ with DAG(
         fct_orders,
     ] >> test_relationships_fct_orders_customer_id__customer_id__ref_dim_customers_
     fct_orders >> check_fct_orders_freshness
+    dbt_build >> check_fct_orders_freshness
     check_fct_orders_freshness >> check_pipeline_health
 
 # The asset each task builds and the task that runs each check, for tools that read
@@ -112,4 +193,5 @@ ORCH_LINEAGE = {
         "test.jaffle_shop.unique_dim_customers_customer_id.15c9f1e2fd": "dim_customers",
         "test.jaffle_shop.unique_fct_orders_order_id.523ddb6ce5": "fct_orders",
     },
+    "builds": ["dbt_build"],
 }
