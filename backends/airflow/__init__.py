@@ -524,12 +524,13 @@ class _DagFile:
         producer = self.producer_for(runner, variables)
         producer.selects.append(runner.select)
         producer.assets.add(asset.key)
-        producer.lock = producer.lock or self.lock(runner, asset)
+        lock = self.lock(runner, asset)
+        producer.lock = producer.lock or lock
         tests = sorted(c.key for c in self.checks_of.get(asset.key, ())
                        if c.kind is ir.CheckKind.DBT_TEST and not c.also)
         return self.node_sensor(var, task_id, producer, [asset.key, *tests],
                                 self.dbt_argv("build", runner, [runner.select]), variables,
-                                {**self.lock(runner, asset), **outlets, **self.common_task_kwargs(asset)})
+                                {**lock, **outlets, **self.common_task_kwargs(asset)})
 
     def producer_for(self, runner: ir.DbtBuild, variables: str | None) -> _Producer:
         # Assets of another project, profile or target cannot share one invocation,
@@ -841,7 +842,7 @@ class _DagFile:
                 var, line = self.health_task(f"{self.ids[p.name][key]}_{suffix}", sql, self.assets[key], check_id)
                 body.append(line)
                 edges.append(_edge([last[key]], var))
-                if producer is not None and self.assets[key].relation.engine == "duckdb":
+                if producer is not None and self.single_writer(self.assets[key]) is not None:
                     # DuckDB lets one process open the file while dbt writes it: the
                     # check waits until the build is over.
                     edges.append(_edge([producer.var], var))

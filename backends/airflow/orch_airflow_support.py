@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -261,7 +262,6 @@ class _SharedReader:
 
 def _build_over(results: NodeResults) -> bool | None:
     """True once no build of this run is running (never started, ended, or gone); else None."""
-    results.read()
     return True if not results.started or results.finished is not None else None
 
 
@@ -351,9 +351,13 @@ def dbt_environment() -> dict[str, str]:
     return env
 
 
+def _with_vars(argv: list[str], dbt_vars: str | None) -> list[str]:
+    return [*argv, *(["--vars", dbt_vars] if dbt_vars else [])]
+
+
 def _run_dbt(argv: list[str], cwd: str, dbt_vars: str | None, log) -> int:
     """Run dbt, its output into the task log; its exit code."""
-    argv = [*argv, *(["--vars", dbt_vars] if dbt_vars else [])]
+    argv = _with_vars(argv, dbt_vars)
     log.info("Running %s", " ".join(argv))
     return subprocess.run(argv, check=False, cwd=cwd, env=dbt_environment()).returncode
 
@@ -390,14 +394,9 @@ class DbtNodeSensor(BaseSensorOperator):
         self.dbt_vars = dbt_vars
         self.stale_seconds = stale_seconds
         self.lock = lock
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=f"{__name__}.DbtNodeTrigger",
-            trigger_kwargs={"results_dir": results_dir, "producer": producer, "nodes": self.nodes,
-                            "poll_seconds": poll_seconds, "stale_seconds": stale_seconds},
-            next_method="execute_complete",
-            next_kwargs=None,
-            timeout=None,
-        )
+        self.start_trigger_args = dataclasses.replace(self.start_trigger_args, trigger_kwargs={
+            "results_dir": results_dir, "producer": producer, "nodes": self.nodes, "poll_seconds": poll_seconds,
+            "stale_seconds": stale_seconds})
 
     def execute(self, context):
         self._rebuild = context["ti"].try_number > 1
@@ -413,26 +412,25 @@ class DbtNodeSensor(BaseSensorOperator):
                 results.not_run = producer_not_run(ti.dag_id, ti.run_id, self.producer)
             except Exception:  # an unanswered question leaves the task waiting
                 self.log.warning("could not read the state of %s", self.producer, exc_info=True)
-        if self._rebuild:
-            # The same rule as the trigger's: alone, once no build of this run is running.
-            if _build_over(results):
-                self.build_alone()
+        if not self._rebuild:
+            outcome = results.outcome(self.nodes)
+            if outcome is None:
+                return False
+            state, message, lines = outcome
+            for line in lines:
+                self.log.info("%s", line)
+            if state == "failed":
+                raise AirflowException(message)
+            self.log.info("%s", message)
+            if state == "success":
                 return True
-            return False
-        results.read()
-        outcome = results.outcome(self.nodes)
-        if outcome is None:
-            return False
-        state, message, lines = outcome
-        for line in lines:
-            self.log.info("%s", line)
-        if state == "failed":
-            raise AirflowException(message)
-        self.log.info("%s", message)
-        if state == "skipped":
+            # Skipped by dbt, yet its upstream tasks succeeded since: as the trigger does.
             self._rebuild = True
-            return self.poke(context)
-        return True
+        # The same rule as the trigger's: alone, once no build of this run is running.
+        if _build_over(results):
+            self.build_alone()
+            return True
+        return False
 
     def execute_complete(self, context, event=None):
         if isinstance(event, dict) and event.get("rebuild"):
@@ -472,8 +470,8 @@ class DbtBuildOperator(BaseOperator):
         ti = context["ti"]
         path = results_file(self.results_dir, ti.dag_id, ti.run_id, self.task_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        argv = [*self.argv, "--log-format", "json", "--log-level", "debug", "--no-use-colors",
-                *(["--vars", self.dbt_vars] if self.dbt_vars else [])]
+        argv = _with_vars([*self.argv, "--log-format", "json", "--log-level", "debug", "--no-use-colors"],
+                          self.dbt_vars)
         self.log.info("Running %s", " ".join(argv))
         self.log.info("Node results go to %s", path)
         # The lock comes before the results file is started: a build waiting its
