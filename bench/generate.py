@@ -22,7 +22,10 @@ import sys
 GENERATOR_VERSION = 3
 
 
-def project_files(n: int) -> dict[str, str]:
+def project_files(n: int, warehouse: str | None = None) -> dict[str, str]:
+    """The project's files. With `warehouse` (a DuckDB path), the flavour the run
+    benchmark builds: one daily pipeline (no hourly marts, no partitions), two
+    dbt threads, written to that file."""
     rng = random.Random(n)
     n_staging = max(1, n * 3 // 10)
     n_int = max(1, n * 2 // 10)
@@ -36,7 +39,7 @@ def project_files(n: int) -> dict[str, str]:
         ),
         "profiles.yml": (
             "warehouse:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-            "      path: warehouse.duckdb\n      threads: 1\n"
+            f"      path: {warehouse or 'warehouse.duckdb'}\n      threads: {2 if warehouse else 1}\n"
         ),
     }
     tables = "\n".join(
@@ -82,12 +85,12 @@ def project_files(n: int) -> dict[str, str]:
         body = "\nunion all\n".join(f"select id, updated_at, amount, event_date from {{{{ ref('{u}') }}}}"
                                     for u in upstream)
         files[f"models/marts/area_{i % 25}/fct_model_{i}.sql"] = config + body + "\n"
-        hourly = i % 10 == 0
+        hourly = i % 10 == 0 and not warehouse
         meta = [f"schedule: {'hourly' if hourly else 'daily'}", f"sla_hours: {1 if hourly else 6}",
                 f"owner: team_{i % 12}@example.com"]
         if i % 2 == 0:
             meta += [f"freshness_hours: {3 if hourly else 30}", "freshness_column: updated_at"]
-        if incremental:
+        if incremental and not warehouse:
             meta += ["partition_by: {field: event_date, data_type: date, granularity: day}",
                      "partition_start: '2026-01-01'"]
         if i % 50 == 0:

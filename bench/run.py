@@ -303,6 +303,10 @@ def bench_size(n: int, repeat: int, work: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    if "--run" in argv or "--triggerer" in argv:
+        from bench import runs
+
+        return runs.main(argv)
     parser = argparse.ArgumentParser(prog="dev.py bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,5000,10000,20000")
@@ -315,8 +319,13 @@ def main(argv: list[str]) -> int:
     with open(os.path.join(HERE, "results.json"), "w") as fh:
         json.dump({"machine": machine(), "repeat": args.repeat, "results": results}, fh, indent=2)
     plot.write(results, os.path.join(HERE, "results.svg"))
+    from pathlib import Path
+
+    from bench import runs
+
+    kept = runs.kept_section(Path(args.results))
     with open(args.results, "w") as fh:
-        fh.write(plot.markdown(results, machine(), args.repeat))
+        fh.write(plot.markdown(results, machine(), args.repeat) + ("\n" + kept if kept else ""))
     print(f"bench: wrote {args.results}", file=sys.stderr)
     return 0
 

@@ -297,7 +297,8 @@ def test_deadline_and_failure_callbacks_alert_through_the_written_modules(exampl
     assert orch("compile", str(example_manifest), "--target", "airflow", "--out", str(tmp_path)).returncode == 0
     monkeypatch.syspath_prepend(str(tmp_path / "airflow"))
     support = importlib.import_module("orch_airflow_support")
-    support.deadline_missed(pipeline="dbt_marts_daily", sla="4h", critical=True, context={"dag_run": "r1"})
+    support.deadline_missed(pipeline="dbt_marts_daily", sla="4h", critical=True,
+                            context={"dag_run": {"dag_id": "dbt_marts_daily", "dag_run_id": "r1"}, "deadline": {}})
 
     class TaskInstance:
         dag_id, task_id, try_number = "dbt_marts_daily", "fct_orders", 2
@@ -307,7 +308,7 @@ def test_deadline_and_failure_callbacks_alert_through_the_written_modules(exampl
         "*[CRITICAL] SLA missed: dbt_marts_daily*",
         "*[CRITICAL] dbt_marts_daily.fct_orders failed*",
     ]
-    assert "did not complete within 4h" in webhook[0]["text"] and "dbt exited 1" in webhook[1]["text"]
+    assert "dbt_marts_daily (run r1) did not complete within 4h" in webhook[0]["text"] and "dbt exited 1" in webhook[1]["text"]
 
 
 def test_sla_tracker_reads_real_dag_runs_from_the_airflow_api(airflow_env, example_runs, tmp_path):

@@ -289,6 +289,30 @@ def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment
         assert db.sql("select count(*), sum(amount) from marts.fct_orders").fetchone() == built_before == (7, 94.0)
 
 
+def test_a_missed_deadline_alerts_from_the_real_scheduler(deployment):
+    """`airflow dags test` 3.3.2 cannot run a DAG with a deadline (apache/airflow#73428);
+    the scheduler evaluates it and its executor runs the callback."""
+    airflow, _, alerts = deployment
+    day = "2026-12-05"
+    _upstream_of_marts(airflow, day)
+    run_id = airflow.trigger("dbt_marts_daily", f"{day}T00:00:00Z")
+    state, tasks = airflow.wait("dbt_marts_daily", run_id)
+    assert state == "success", tasks
+
+    # The deadline is the SLA after the logical date, days ago: missed as the run began.
+    def missed() -> list[str]:
+        texts = [json.dumps(a["body"]) for a in alerts]
+        return [t for t in texts if "SLA missed: dbt_marts_daily" in t and f"(run {run_id})" in t]
+
+    deadline = time.monotonic() + 60
+    while not missed():
+        assert time.monotonic() < deadline, (alerts, airflow.logs())
+        time.sleep(1)
+    time.sleep(5)
+    [text] = missed()  # once per run, however often the scheduler loops
+    assert "did not complete within 4h of its start" in text, text
+
+
 def test_a_failing_test_fails_its_models_task(deployment):
     airflow, calls, _ = deployment
     project = airflow.home / "jaffle_shop"
@@ -363,6 +387,26 @@ def test_a_killed_producer_never_passes_a_model_it_did_not_report(deployment):
     for task in unreported:
         assert tasks[task] == "failed", tasks
         assert "stopped reporting" in _trigger_log(airflow, "dbt_staging_daily", run_id, task)
+
+
+def test_a_dbt_that_cannot_start_fails_every_model_at_once(deployment):
+    airflow, calls, _ = deployment
+    dbt = airflow.home / "dbt"
+    before = len(_dbt_calls(calls))
+    dbt.chmod(0o644)
+    try:
+        run_id = airflow.trigger("dbt_seeds_daily", "2026-12-06T00:00:00Z")
+        state, tasks = airflow.wait("dbt_seeds_daily", run_id)
+    finally:
+        dbt.chmod(0o755)
+    assert state == "failed" and tasks["dbt_build"] == "failed", tasks
+    seeds = [task for task in tasks if task != "dbt_build"]
+    assert seeds and all(tasks[task] == "failed" for task in seeds), tasks
+    assert len(_dbt_calls(calls)) == before
+    # Failed on the producer's own word, not once its file went stale.
+    for task in seeds:
+        assert "dbt could not start ([Errno 13] Permission denied" in _trigger_log(
+            airflow, "dbt_seeds_daily", run_id, task), task
 
 
 

@@ -43,10 +43,10 @@ def notify(subject: str, text: str) -> None:
 
 def deadline_missed(*, pipeline: str, sla: str, critical: bool = False, context=None, **_) -> None:
     """DeadlineAlert callback: a pipeline run has not finished within its SLA."""
-    run = ""
-    if context:
-        dag_run = context.get("dag_run")
-        run = f" (run {getattr(dag_run, 'run_id', dag_run)})" if dag_run is not None else ""
+    # The scheduler passes the run as a dict (the REST API's DAGRunResponse).
+    dag_run = (context or {}).get("dag_run")
+    run_id = dag_run.get("dag_run_id") if isinstance(dag_run, dict) else getattr(dag_run, "run_id", dag_run)
+    run = f" (run {run_id})" if run_id is not None else ""
     level = "CRITICAL" if critical else "WARNING"
     notify(f"[{level}] SLA missed: {pipeline}", f"{pipeline}{run} did not complete within {sla} of its start.")
 
@@ -183,6 +183,8 @@ def _unreported(finished: dict, what: str) -> str:
     if finished.get("stale"):
         return (f"the dbt build stopped reporting before {what} (its task was killed or its machine lost); "
                 "see the producer task's log")
+    if finished.get("error"):
+        return f"dbt could not start ({finished['error']}), so nothing built {what}"
     return f"dbt exited with code {finished.get('returncode')} before it reported {what}; see the producer task's log"
 
 
@@ -490,8 +492,13 @@ class DbtBuildOperator(BaseOperator):
             out.flush()
 
         publish({"event": "start", "try_number": try_number, "at": time.time()})
-        self._process = subprocess.Popen(argv, cwd=self.cwd, env=dbt_environment(), stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, text=True, bufsize=1)
+        try:
+            self._process = subprocess.Popen(argv, cwd=self.cwd, env=dbt_environment(), stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True, bufsize=1)
+        except OSError as error:
+            # dbt never ran: the waiting tasks fail now rather than once the file goes stale.
+            publish({"event": "end", "returncode": None, "error": str(error), "reported": 0, "at": time.time()})
+            raise AirflowException(f"could not start dbt: {error}") from error
         # The file's mtime says this producer is alive, even while a long model
         # prints nothing; the waiting tasks give up on it when it stops.
         stop = threading.Event()
