@@ -77,20 +77,22 @@ def compile_airflow(manifest: Path, profiles: Path, out: Path, *options: str, ar
     return out / "airflow"
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and its children now alive (none once it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def process_cpu(pid: int) -> dict[tuple[int, str], float]:
     """CPU seconds of a process and each of its children now alive, by (pid, name)."""
     found = {}
-    try:
-        root = psutil.Process(pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-                name = " ".join(process.cmdline()[:3])[:80]
-                found[process.pid, name] = times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    except psutil.NoSuchProcess:
-        pass
+    for process in process_tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            found[process.pid, " ".join(process.cmdline()[:3])[:80]] = times.user + times.system
     return found
 
 
@@ -114,13 +116,9 @@ def cpu_window(airflow: Deployment, seconds: float) -> dict[str, float]:
 
 def rss_mb(pid: int) -> float:
     total = 0
-    try:
-        root = psutil.Process(pid)
-        for process in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += process.memory_info().rss
-    except psutil.NoSuchProcess:
-        pass
+    for process in process_tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
     return round(total / 2**20, 1)
 
 
@@ -368,8 +366,9 @@ def dbt_build(project: dict, cap: float) -> dict:
 
 def dag_graph(dags: Path) -> dict:
     """task ids and edges of every DAG in a folder, as Airflow's DagBag reads them."""
-    script = (HERE / "run.py").read_text().split('GRAPH_SCRIPT = """')[1].split('"""')[0]
-    done = subprocess.run([sys.executable, "-c", script, str(dags)], capture_output=True, text=True, check=True,
+    from bench.run import GRAPH_SCRIPT
+
+    done = subprocess.run([sys.executable, "-c", GRAPH_SCRIPT, str(dags)], capture_output=True, text=True, check=True,
                           env=dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="False"), timeout=600)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
