@@ -132,15 +132,6 @@ def utc_seconds(stamp: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)).timestamp()
 
 
-def wait_until(what: str, condition, timeout: float, airflow: Deployment) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout}s; see {airflow.home}/*.log")
-        airflow._check_alive()
-        time.sleep(1)
-
-
 CONTROL = """# The control: orch's model task with a trigger that waits and does nothing,
 # which is what Airflow itself charges for a waiting trigger-started task.
 import asyncio
@@ -210,9 +201,9 @@ def sample_waiting(airflow: Deployment, dag_id: str, waiting: int, window: float
         logs = airflow.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
         return len({path.parent for path in logs.glob("task_id=*/*.trigger.*")})
 
-    wait_until(f"{waiting} tasks deferred", lambda: deferred() >= waiting, 900, airflow)
+    airflow.until(f"{waiting} tasks deferred", lambda: deferred() >= waiting, 900)
     measured["seconds_to_defer_all"] = time.monotonic() - started
-    wait_until(f"{waiting} triggers running", lambda: started_triggers() >= waiting, 1200, airflow)
+    airflow.until(f"{waiting} triggers running", lambda: started_triggers() >= waiting, 1200)
     measured["seconds_to_run_all_triggers"] = time.monotonic() - started
     measured["triggerer_cpu_seconds_per_trigger_start"] = (total_cpu(airflow, "triggerer") - cpu_before) / waiting
     time.sleep(15)  # let every trigger reach its wait
@@ -267,9 +258,9 @@ def triggerer(waiting: int, work: Path, window: float = 60.0) -> dict:
 
         # The control first: Airflow's own price for as many waiting tasks.
         run_id, result["control"] = sample_waiting(airflow, control, waiting, window, None)
-        airflow._api("PATCH", f"/dags/{control}/dagRuns/{quote(run_id, safe='')}", {"state": "failed"})
-        wait_until("the control's triggers gone", lambda: not airflow.db(
-            "SELECT count(*) FROM trigger")[0][0], 600, airflow)
+        airflow.end_run(control, run_id)
+        airflow.until("the control's triggers gone", lambda: not airflow.db("SELECT count(*) FROM trigger")[0][0],
+                      600)
         time.sleep(10)
 
         run_id, result["orch"] = sample_waiting(airflow, dag_id, waiting, window, home / "project")
@@ -278,8 +269,8 @@ def triggerer(waiting: int, work: Path, window: float = 60.0) -> dict:
         threading.Thread(target=lambda: gate.write_text("go\n"), daemon=True).start()
         state, tasks = airflow.wait(dag_id, run_id, timeout=1800)
         result["seconds_gate_to_run_end"] = time.monotonic() - opened
-        results_file = next((home / "project" / "target" / "orch_runs").glob("**/*.jsonl"))
-        build_end = json.loads(results_file.read_text().splitlines()[-1])["at"]
+        [results] = results_files(airflow, dag_id, run_id)
+        build_end = json.loads(results.read_text().splitlines()[-1])["at"]
         run_end = airflow.db("SELECT end_date FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)[0][0]
         result["seconds_build_end_to_run_end"] = utc_seconds(run_end) - build_end
         result["run_state"] = state
@@ -410,7 +401,7 @@ def timed_run(airflow: Deployment, dag_id: str, logical_date: str, cap: float) -
             timed["producer"]["dbt_started"] = records[0]["at"] - utc_seconds(start)
             timed["producer"]["dbt_ended"] = records[-1]["at"] - utc_seconds(start)
     if capped:
-        airflow._api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": "failed"})
+        airflow.end_run(dag_id, run_id)
     return timed
 
 

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography.fernet import Fernet
 
@@ -171,6 +172,19 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{dag_id} run {run_id} did not restart after the clear")
             time.sleep(0.5)
+
+    def end_run(self, dag_id: str, run_id: str, state: str = "failed") -> None:
+        """Set a run's state, as the UI's Mark as does: its unfinished tasks stop."""
+        self._api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": state})
+
+    def until(self, what: str, condition, timeout: float) -> None:
+        """Wait, with a bound, until `condition()` holds, while every component stays up."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not within {timeout}s; see {self.home}/*.log")
+            self._check_alive()
+            time.sleep(1)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return dict(self.db("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
