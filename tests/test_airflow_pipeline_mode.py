@@ -62,6 +62,26 @@ def _dbt_calls(calls: Path) -> list[str]:
     return calls.read_text().splitlines() if calls.exists() else []
 
 
+# The tables each DAG's models build, as their Airflow Assets (the profile names the
+# DuckDB file warehouse.duckdb).
+BUILT = {
+    "dbt_seeds_daily": {"duckdb://warehouse/raw/raw_customers", "duckdb://warehouse/raw/raw_orders",
+                        "duckdb://warehouse/raw/raw_payments"},
+    "dbt_staging_daily": {"duckdb://warehouse/staging/stg_customers", "duckdb://warehouse/staging/stg_orders",
+                          "duckdb://warehouse/staging/stg_payments"},
+    "dbt_marts_daily": {"duckdb://warehouse/marts/dim_customers", "duckdb://warehouse/marts/fct_orders"},
+}
+
+
+def _asset_events(home: Path, dag_id: str, run_id: str | None = None) -> list[tuple[str, str]]:
+    """(task that emitted it, asset URI) of each asset event of the DAG's run (of all its runs if None),
+    from the metadata database of the Airflow in `home`."""
+    with sqlite3.connect(home / "airflow.db") as db:
+        return sorted(db.execute(
+            "SELECT e.source_task_id, a.uri FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE e.source_dag_id = ? AND (? IS NULL OR e.source_run_id = ?)", (dag_id, run_id, run_id)).fetchall())
+
+
 def _assert_example_tables(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as db:
         assert db.sql("select count(*) from staging.stg_orders").fetchone() == (7,)
@@ -156,7 +176,10 @@ def test_pipeline_mode_runs_under_airflow_dags_test(tmp_path):
             states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (dag_id,)))
         # `airflow dags test` 3.3.2 exits 1 after a successful run of a DAG with a
         # deadline (apache/airflow#73428), so success is read from the task states.
+        events = _asset_events(tmp_path, dag_id)
         assert states and set(states.values()) == {"success"}, (dag_id, states, run.stdout[-3000:])
+        # Every model's table updated, once, by the build that made it.
+        assert events == sorted(("dbt_build", uri) for uri in BUILT[dag_id]), (dag_id, events)
     invocations = _dbt_calls(calls)
     assert len(invocations) == len(DAGS), invocations
     assert all(line.startswith("build --select ") for line in invocations)
@@ -189,6 +212,10 @@ def test_pipeline_mode_on_a_real_scheduler_holds_no_worker_per_model(deployment)
         state, tasks = airflow.wait(dag_id, run_id)
         runs[dag_id] = run_id, tasks
         assert state == "success" and set(tasks.values()) == {"success"}, (dag_id, tasks, airflow.logs())
+        # The model tasks ended in the triggerer, which emits no asset events for
+        # them: the build emitted one per model, downstream schedules see each table.
+        events = _asset_events(airflow.home, dag_id, run_id)
+        assert events == sorted(("dbt_build", uri) for uri in BUILT[dag_id]), (dag_id, events)
 
     # One dbt invocation per pipeline run, none per model.
     invocations = _dbt_calls(calls)
@@ -264,6 +291,9 @@ def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment
     assert tasks == {"wait_for_dbt_staging_daily": "success", "dbt_build": "success", "dim_customers": "success",
                      "fct_orders": "failed", RELATIONSHIPS: "upstream_failed"}
     assert len(_dbt_calls(calls)) == before + 1
+    # Only the table that was built is announced.
+    assert _asset_events(airflow.home, "dbt_marts_daily", run_id) == [
+        ("dbt_build", "duckdb://warehouse/marts/dim_customers")]
     assert "a_table_that_is_not_there does not exist" in _trigger_log(airflow, "dbt_marts_daily", run_id,
                                                                       "fct_orders")
     # fct_orders is critical: its failure, ended in the triggerer, still alerts.
@@ -285,6 +315,9 @@ def test_a_failing_model_fails_its_task_and_a_clear_rebuilds_it_alone(deployment
         ["test", "--select", "jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_"],
     ], rebuilt
     assert '--vars {"orch_partition": "2026-11-29"}' in next(line for line in rebuilt if line.startswith("build"))
+    # The model rebuilt alone on a worker announces its table itself.
+    assert _asset_events(airflow.home, "dbt_marts_daily", run_id) == [
+        ("dbt_build", "duckdb://warehouse/marts/dim_customers"), ("fct_orders", "duckdb://warehouse/marts/fct_orders")]
     with duckdb.connect(str(airflow.home / "warehouse.duckdb"), read_only=True) as db:
         assert db.sql("select count(*), sum(amount) from marts.fct_orders").fetchone() == built_before == (7, 94.0)
 

@@ -332,6 +332,11 @@ class _DagFile:
         self.need("from airflow.sdk import Asset")
         return {"outlets": ("seq", "[", "]", (pyfmt.call("Asset", pyfmt.lit(uri)),))}
 
+    @staticmethod
+    def asset_kwarg(asset: ir.Asset) -> dict[str, object]:
+        uri = outlet_uri(asset)
+        return {} if uri is None else {"asset": pyfmt.lit(uri)}
+
     def common_task_kwargs(self, asset: ir.Asset) -> dict[str, object]:
         """The task arguments every runner's task takes, as layout nodes."""
         lit = pyfmt.lit
@@ -469,15 +474,17 @@ class _DagFile:
         task_id = self.ids[self.p.name][key]
         var = self.names(task_id)
         runner = asset.runner
-        outlets = self.outlets(asset)
         if isinstance(runner, ir.DbtBuild):
             # A relative project dir means "as seen from where orch ran"; workers
             # need it absolute (pass --dbt-project-dir as the workers see it).
             runner = attrs.evolve(runner, project_dir=os.path.abspath(runner.project_dir))
-            mode = self.b.option("dbt_command")
             if self.b.option("dbt_invocation") == "pipeline":
-                self.lines.append(self.dbt_node_task(var, task_id, runner, asset, outlets))
-            elif mode == "run" and asset.kind is ir.AssetKind.MODEL:
+                self.lines.append(self.dbt_node_task(var, task_id, runner, asset))
+                return var, var
+        outlets = self.outlets(asset)
+        if isinstance(runner, ir.DbtBuild):
+            mode = self.b.option("dbt_command")
+            if mode == "run" and asset.kind is ir.AssetKind.MODEL:
                 self.lines.append(self.bash(var, task_id, self.dbt_command("run", runner, asset), asset,
                                             runner.project_dir, outlets))
                 test_id = self.unique_task_id(f"test_{task_id}")
@@ -516,10 +523,12 @@ class _DagFile:
 
     # -- dbt_invocation=pipeline ----------------------------------------------
 
-    def dbt_node_task(self, var: str, task_id: str, runner: ir.DbtBuild, asset: ir.Asset,
-                      outlets: dict[str, object]) -> str:
+    def dbt_node_task(self, var: str, task_id: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
         """The asset's task when one `dbt build` runs the pipeline: it waits for its
-        node's result (and its tests') from the producer, and rebuilds alone on a retry."""
+        node's result (and its tests') from the producer, and rebuilds alone on a retry.
+
+        Its table's Asset is named, not an outlet: a task that a trigger ends emits
+        no asset events, so the producer emits them (orch_airflow_support.py)."""
         variables = self.dbt_vars("build", asset)
         producer = self.producer_for(runner, variables)
         producer.selects.append(runner.select)
@@ -530,7 +539,7 @@ class _DagFile:
                        if c.kind is ir.CheckKind.DBT_TEST and not c.also)
         return self.node_sensor(var, task_id, producer, [asset.key, *tests],
                                 self.dbt_argv("build", runner, [runner.select]), variables,
-                                {**lock, **outlets, **self.common_task_kwargs(asset)})
+                                {**lock, **self.asset_kwarg(asset), **self.common_task_kwargs(asset)})
 
     def producer_for(self, runner: ir.DbtBuild, variables: str | None) -> _Producer:
         # Assets of another project, profile or target cannot share one invocation,

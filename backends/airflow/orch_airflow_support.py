@@ -23,7 +23,7 @@ import time
 from typing import ClassVar
 from urllib.parse import quote
 
-from airflow.sdk import BaseOperator, BaseSensorOperator
+from airflow.sdk import Asset, AssetAlias, BaseOperator, BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import (
     BaseTrigger,
@@ -71,6 +71,11 @@ def task_failed(context) -> None:
 # there for its node's line and ends there, so it never takes a worker slot.
 # All the waiting tasks of a run share one reader per file in the triggerer's
 # event loop: one stat a second per running pipeline, however many tasks wait.
+#
+# A task that a trigger ends emits no asset events for its outlets, so the
+# model tasks declare none of their own: the producer emits one event per
+# model whose task the build made succeed, through an AssetAlias, when dbt is
+# done; a model rebuilt alone on a worker emits its own through the same alias.
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,11 @@ _FAILED = frozenset({"error", "fail", "runtime error"})
 _SKIPPED = frozenset({"skipped"})
 # A node's own log lines carried to its task, at most this many.
 _MAX_NODE_LOG_LINES = 200
+
+
+def asset_alias(dag_id: str, producer: str) -> AssetAlias:
+    """The alias through which one producer's models update their tables' Assets."""
+    return AssetAlias(f"orch:{dag_id}:{producer}")
 
 
 def results_file(results_dir: str, dag_id: str, run_id: str, producer: str) -> str:
@@ -384,10 +394,14 @@ class DbtNodeSensor(BaseSensorOperator):
 
     def __init__(self, *, results_dir: str, producer: str, nodes: list[str], rebuild: list[str], cwd: str,
                  dbt_vars: str | None = None, poll_seconds: float = 1.0, stale_seconds: float = 120.0,
-                 lock: str | None = None, **kwargs):
+                 lock: str | None = None, asset: str | None = None, **kwargs):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 5)
         super().__init__(**kwargs)
+        # The URI of the table this model builds; its events go through the producer's alias.
+        self.asset = asset
+        if asset is not None and self.has_dag():
+            self.outlets = [asset_alias(self.dag_id, producer)]
         self.results_dir = results_dir
         self.producer = producer
         self.nodes = list(nodes)
@@ -430,21 +444,23 @@ class DbtNodeSensor(BaseSensorOperator):
             self._rebuild = True
         # The same rule as the trigger's: alone, once no build of this run is running.
         if _build_over(results):
-            self.build_alone()
+            self.build_alone(context)
             return True
         return False
 
     def execute_complete(self, context, event=None):
         if isinstance(event, dict) and event.get("rebuild"):
-            return self.build_alone()
+            return self.build_alone(context)
         return None
 
-    def build_alone(self) -> None:
+    def build_alone(self, context) -> None:
         """A retry or a cleared task: this model (and its tests) rebuilt by a dbt of its own."""
         with single_writer(self.lock, self.log):
             code = _run_dbt(self.rebuild, self.cwd, self.dbt_vars, self.log)
         if code != 0:
             raise AirflowException(f"dbt exited with code {code}")
+        if self.asset is not None and self.outlets:
+            context["outlet_events"][self.outlets[0]].add(Asset(self.asset))
 
 
 class DbtBuildOperator(BaseOperator):
@@ -467,6 +483,8 @@ class DbtBuildOperator(BaseOperator):
         self.dbt_vars = dbt_vars
         self.stale_seconds = stale_seconds
         self._process: subprocess.Popen | None = None
+        if self.has_dag():
+            self.outlets = [asset_alias(self.dag_id, self.task_id)]
 
     def execute(self, context):
         ti = context["ti"]
@@ -483,6 +501,26 @@ class DbtBuildOperator(BaseOperator):
         if code not in (0, 1):
             raise AirflowException(f"dbt exited with code {code}: the nodes it did not report fail their tasks")
         self.log.info("dbt exited with code %s; %s nodes reported", code, reported)
+        self._emit_asset_events(context, path)
+
+    def _emit_asset_events(self, context, path: str) -> None:
+        """One asset event for each model whose task this build made succeed: by the
+        same judgement (model and tests) its task makes from the same results."""
+        if not self.outlets:
+            return
+        results = NodeResults(path, self.stale_seconds)
+        results.read()
+        events = context["outlet_events"][self.outlets[0]]
+        built = 0
+        for task in self.dag.task_dict.values():
+            uri = getattr(task, "asset", None)
+            if uri is None or getattr(task, "producer", None) != self.task_id:
+                continue
+            outcome = results.outcome(task.nodes)
+            if outcome is not None and outcome[0] == "success":
+                events.add(Asset(uri))
+                built += 1
+        self.log.info("%s asset events, through %s", built, self.outlets[0].name)
 
     def _build(self, argv: list[str], out, path: str, try_number: int) -> tuple[int, int]:
         """Run dbt, publishing to `out` as it goes; (its exit code, nodes reported)."""

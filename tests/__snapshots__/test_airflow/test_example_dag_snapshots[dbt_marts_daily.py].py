@@ -9,7 +9,7 @@ import pendulum
 from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-from airflow.sdk import DAG, Asset, DeadlineAlert, DeadlineReference, SyncCallback
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
 
 
@@ -68,7 +68,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/marts/dim_customers")],
+        asset="duckdb://jaffle_shop/marts/dim_customers",
         doc_md="One row per customer with order history.",
     )
     fct_orders = DbtNodeSensor(
@@ -96,7 +96,7 @@ with DAG(
         cwd="/opt/dbt/jaffle_shop",
         dbt_vars='{"orch_partition": "{{ ds }}"}',
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/marts/fct_orders")],
+        asset="duckdb://jaffle_shop/marts/fct_orders",
         doc_md="One row per order with its paid amount; partitioned by order date.",
         retries=3,
         on_failure_callback=on_critical_failure,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
 
 with DAG(
@@ -38,7 +38,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/raw/raw_customers")],
+        asset="duckdb://jaffle_shop/raw/raw_customers",
     )
     raw_orders = DbtNodeSensor(
         task_id="raw_orders",
@@ -59,7 +59,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/raw/raw_orders")],
+        asset="duckdb://jaffle_shop/raw/raw_orders",
     )
     raw_payments = DbtNodeSensor(
         task_id="raw_payments",
@@ -80,7 +80,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/raw/raw_payments")],
+        asset="duckdb://jaffle_shop/raw/raw_payments",
     )
     dbt_build = DbtBuildOperator(
         task_id="dbt_build",

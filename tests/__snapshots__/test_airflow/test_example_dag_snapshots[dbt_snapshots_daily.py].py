@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
 
 with DAG(
@@ -39,7 +39,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/snapshots/customers_snapshot")],
+        asset="duckdb://jaffle_shop/snapshots/customers_snapshot",
     )
     wait_for_dbt_staging_daily = ExternalTaskSensor(
         task_id="wait_for_dbt_staging_daily",

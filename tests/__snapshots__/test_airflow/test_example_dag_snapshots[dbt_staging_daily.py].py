@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
 
 with DAG(
@@ -47,7 +47,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/staging/stg_customers")],
+        asset="duckdb://jaffle_shop/staging/stg_customers",
         doc_md="One row per customer, renamed from the raw table.",
     )
     stg_orders = DbtNodeSensor(
@@ -74,7 +74,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/staging/stg_orders")],
+        asset="duckdb://jaffle_shop/staging/stg_orders",
         doc_md="One row per order.",
     )
     stg_payments = DbtNodeSensor(
@@ -100,7 +100,7 @@ with DAG(
         ],
         cwd="/opt/dbt/jaffle_shop",
         lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
-        outlets=[Asset("duckdb://jaffle_shop/staging/stg_payments")],
+        asset="duckdb://jaffle_shop/staging/stg_payments",
         doc_md="One row per payment, amounts in dollars.",
     )
     wait_for_dbt_seeds_daily = ExternalTaskSensor(
