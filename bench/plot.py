@@ -16,11 +16,13 @@ SERIES = [
 ]
 
 
-def write(results: list[dict], path: str, width: int = 760, height: int = 420) -> None:
+def write(results: list[dict], path: str, width: int = 760, height: int = 420, series=SERIES,
+          line: tuple[float, str] | None = (30, "Airflow import timeout (30 s)")) -> None:
+    """A log-scale line per series over the sizes; `line` a horizontal mark (value, label)."""
     left, right, top, bottom = 60, 250, 20, 40
     pw, ph = width - left - right, height - top - bottom
     sizes = [r["models"] for r in results]
-    values = [r[k] for r in results for k, _, _ in SERIES if r.get(k)]
+    values = [r[k] for r in results for k, _, _ in series if r.get(k)]
     lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
     xs = {n: left + (pw * i / max(len(sizes) - 1, 1)) for i, n in enumerate(sizes)}
 
@@ -34,10 +36,12 @@ def write(results: list[dict], path: str, width: int = 760, height: int = 420) -
                    f'<text x="{left - 6}" y="{y(10**e) + 4:.1f}" text-anchor="end">{10**e:g} s</text>')
     for n, x in xs.items():
         out.append(f'<text x="{x:.1f}" y="{height - 18}" text-anchor="middle">{n:,} models</text>')
-    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(30):.1f}" y2="{y(30):.1f}" stroke="#c53030" '
-               f'stroke-dasharray="4 3"/><text x="{left + 4}" y="{y(30) - 4:.1f}" fill="#c53030">'
-               "Airflow import timeout (30 s)</text>")
-    for i, (key, label, colour) in enumerate(SERIES):
+    if line is not None:
+        mark, text = line
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(mark):.1f}" y2="{y(mark):.1f}" stroke="#c53030" '
+                   f'stroke-dasharray="4 3"/><text x="{left + 4}" y="{y(mark) - 4:.1f}" fill="#c53030">'
+                   f"{html.escape(text)}</text>")
+    for i, (key, label, colour) in enumerate(series):
         points = [(xs[r["models"]], y(r[key])) for r in results if r.get(key)]
         if points:
             out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'

@@ -119,7 +119,7 @@ class Deployment:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.home.glob("*.log")))
 
-    def _api(self, method: str, path: str, body: dict | None = None) -> dict:
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(f"{self.url}/api/v2{path}", method=method,
                                          data=json.dumps(body).encode() if body is not None else None,
                                          headers={"Content-Type": "application/json"})
@@ -146,8 +146,8 @@ class Deployment:
 
     def trigger(self, dag_id: str, logical_date: str) -> str:
         """Start a run for `logical_date`; its run id."""
-        self._api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
-        return self._api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})["dag_run_id"]
+        self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})["dag_run_id"]
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> tuple[str, dict[str, str]]:
         """Wait, with a bound, for a run to finish: (run state, task id -> final state)."""
@@ -163,7 +163,7 @@ class Deployment:
 
     def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
         """Clear tasks of a run and everything downstream of them, as the UI's Clear does."""
-        self._api("POST", f"/dags/{dag_id}/clearTaskInstances", {
+        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", {
             "dry_run": False, "dag_run_id": run_id, "task_ids": task_ids, "include_downstream": True,
             "only_failed": False, "reset_dag_runs": True})
         # The run is running again before this returns; wait() then sees its new end.
@@ -175,7 +175,7 @@ class Deployment:
 
     def end_run(self, dag_id: str, run_id: str, state: str = "failed") -> None:
         """Set a run's state, as the UI's Mark as does: its unfinished tasks stop."""
-        self._api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": state})
+        self.api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": state})
 
     def until(self, what: str, condition, timeout: float) -> None:
         """Wait, with a bound, until `condition()` holds, while every component stays up."""

@@ -217,8 +217,8 @@ class AirflowBackend(Backend):
                     found.append(_skipped(asset.origin, f"the freshness target of {asset.name} names no "
                                                         "freshness_column to measure"))
                 elif self.check_connection(asset) is None:
-                    found.append(_skipped(asset.origin, f"the freshness check of {asset.name} needs a connection "
-                                                        "to the warehouse: pass --option conn_id=NAME"))
+                    found.append(_skipped(asset.origin, f"the freshness check of {asset.name}, which needs a "
+                                                        "connection to the warehouse: pass --option conn_id=NAME"))
         assets = project.asset_map()
         for check in project.checks:
             asset = assets[check.asset]
@@ -236,8 +236,8 @@ class AirflowBackend(Backend):
             elif check.kind not in _HEALTH_KINDS:
                 found.append(_skipped(check.origin, f"the {check.kind.value} check {check.name}"))
             elif self.check_connection(asset) is None:
-                found.append(_skipped(check.origin, f"the check {check.name} needs a connection to the warehouse: "
-                                                    "pass --option conn_id=NAME"))
+                found.append(_skipped(check.origin, f"the check {check.name}, which needs a connection to the "
+                                                    "warehouse: pass --option conn_id=NAME"))
         if self.option("dbt_invocation") == "pipeline":
             found += self._unblockable_checks(project)
         return found + [d for d in super().unsupported(project) if d.is_error]
@@ -258,7 +258,7 @@ class AirflowBackend(Backend):
                 if self.check_connection(up) is None or up.relation is None:
                     continue
                 if any(blocking for _, _, blocking in sqlgen.health_queries(up, checks_of.get(key, ()), "ansi")):
-                    found.append(_skipped(up.origin, f"the hold a blocking check of {up.name} has on "
+                    found.append(_skipped(up.origin, f"the hold that a blocking check of {up.name} has on "
                                                      f"{down.name}: one dbt build makes both, so the check fails "
                                                      f"{down.name}'s task after dbt built it (use a dbt test, or "
                                                      "--option dbt_invocation=model)"))
