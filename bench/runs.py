@@ -420,10 +420,15 @@ def timed_run(airflow: Deployment, dag_id: str, logical_date: str, cap: float) -
     if stalled:
         timed["triggerer"] = stalled
     if capped:
-        airflow.end_run(dag_id, run_id)
-        airflow.until(f"{dag_id}'s tasks stopped", lambda: not airflow.db(
-            "SELECT 1 FROM task_instance WHERE dag_id = ? AND run_id = ? AND state = 'running'", dag_id, run_id), 120)
+        stop_run(airflow, dag_id, run_id)
     return timed
+
+
+def stop_run(airflow: Deployment, dag_id: str, run_id: str) -> None:
+    """End a run and wait until none of its tasks runs: the next run starts from a quiet warehouse."""
+    airflow.end_run(dag_id, run_id)
+    airflow.until(f"{dag_id}'s tasks stopped", lambda: not airflow.db(
+        "SELECT 1 FROM task_instance WHERE dag_id = ? AND run_id = ? AND state = 'running'", dag_id, run_id), 120)
 
 
 def results_files(airflow: Deployment, dag_id: str, run_id: str) -> list[Path]:
@@ -578,7 +583,7 @@ def failure_cause(airflow: Deployment, dag_id: str, run_id: str) -> str | None:
                 exception = f"{detail.get('exc_type')}: {str(detail.get('exc_value'))[:200]}"
             elif record.get("logger") == "task.stdout" and "Error" in text:
                 dbt_error = text.strip()[:300]  # the last one says what went wrong
-    return f"{failed[0][0]}: " + "; ".join(filter(None, [exception, dbt_error])) or "no error in its log"
+    return f"{failed[0][0]}: " + ("; ".join(filter(None, [exception, dbt_error])) or "no error in its log")
 
 
 def triggerer_stalled(airflow: Deployment, until: float) -> str | None:
@@ -612,9 +617,7 @@ def sampled_run(airflow: Deployment, dag_id: str, logical_date: str, cap: float,
     ends = [utc_seconds(start), *(utc_seconds(e) for e in ended()[:SAMPLE])]
     gaps = sorted(b - a for a, b in itertools.pairwise(ends))
     cause = failure_cause(airflow, dag_id, run_id)
-    airflow.end_run(dag_id, run_id)
-    airflow.until(f"{dag_id}'s tasks stopped", lambda: not airflow.db(
-        "SELECT 1 FROM task_instance WHERE dag_id = ? AND run_id = ? AND state = 'running'", dag_id, run_id), 120)
+    stop_run(airflow, dag_id, run_id)
     median = gaps[len(gaps) // 2] if gaps else cap
     return {"estimate": True, "seconds": median * tasks, "sampled": len(gaps), "median_task_seconds": median,
             "state": "capped" if capped else ("failed" if cause else "success"), "cause": cause, "tasks": tasks}
