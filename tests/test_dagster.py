@@ -292,3 +292,63 @@ def test_partitioned_schedules_run_on_the_pipeline_cron_for_the_partition_dagste
         wrong = [t for t in schedule["ticks"] if t[0] != t[1] or t[0] is None or not name.startswith(t[2] + "_")]
         assert not wrong, (name, wrong[:5])
         assert len({ours for ours, _, _ in schedule["ticks"]}) >= 3, "the ticks span several partitions"
+
+
+def _run_sql_checks(package: Path, database: str, **config) -> dict[str, tuple[bool, str | None]]:
+    """Three SQL checks of one table, run by the support module's step as orch writes it
+    into a definitions package: name -> (passed, error)."""
+    import importlib
+
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    import backends.alerting
+    import backends.dagster
+
+    (package / "checks_pkg").mkdir()
+    (package / "checks_pkg" / "__init__.py").write_text("")
+    shutil.copy(Path(backends.dagster.__file__).parent / "orch_dagster_support.py",
+                package / "checks_pkg" / "orch_dagster_support.py")
+    shutil.copy(backends.alerting.__file__, package / "checks_pkg" / "orch_alerts.py")
+    sql_checks = importlib.import_module("checks_pkg.orch_dagster_support").sql_checks
+
+    @dg.asset(name="t")
+    def table():
+        return None
+
+    checks = sql_checks(name="t_checks", resource="duckdb", checks=[
+        {"name": "holds", "asset": ["t"], "blocking": False, "sql": "select count(*) = 1 from t"},
+        {"name": "fails", "asset": ["t"], "blocking": False, "sql": "select count(*) = 2 from t"},
+        {"name": "broken", "asset": ["t"], "blocking": False, "sql": "select * from not_a_table"},
+    ])
+    result = dg.materialize([table, checks], resources={"duckdb": DuckDBResource(database=database, **config)},
+                            raise_on_error=False)
+    return {e.check_name: (e.passed, e.metadata.get("error").value if e.metadata.get("error") else None)
+            for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def checks_package(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("checks_pkg")]:
+        del sys.modules[name]
+
+
+def test_sql_checks_judge_each_query_on_one_connection(checks_package):
+    import duckdb
+
+    database = str(checks_package / "w.duckdb")
+    with duckdb.connect(database) as db:
+        db.execute("create table t as select 1 as x")
+    judged = _run_sql_checks(checks_package, database)
+    assert judged["holds"] == (True, None)
+    assert judged["fails"] == (False, None)
+    # A broken query fails its own check, with the reason; the others keep their verdicts.
+    assert judged["broken"][0] is False and "not_a_table" in judged["broken"][1]
+
+
+def test_sql_checks_without_a_connection_all_fail_saying_why(checks_package):
+    judged = _run_sql_checks(checks_package, str(checks_package / "w.duckdb"), connection_config={"no_such_setting": 1})
+    assert set(judged) == {"holds", "fails", "broken"}
+    assert all(passed is False and "no_such_setting" in error for passed, error in judged.values()), judged

@@ -10,6 +10,7 @@ come from the environment only, so no secret is ever written into generated code
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import subprocess
@@ -203,21 +204,37 @@ def sql_checks(*, name: str, resource: str, checks: list[dict]) -> dg.AssetCheck
 
     @dg.multi_asset_check(name=name, specs=specs, can_subset=True, required_resource_keys={resource})
     def run(context):
-        for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_string(), k.name)):
-            sql = sql_of[key]
+        keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_string(), k.name))
+        # One connection for the whole step: opening a DuckDB file of a thousand tables
+        # per check cost more than the checks' queries.
+        with contextlib.ExitStack() as stack:
             try:
-                if resource == "duckdb":
-                    with context.resources.duckdb.get_connection() as conn:
-                        row = conn.execute(sql).fetchone()
-                else:
-                    with context.resources.bigquery.get_client() as client:
-                        row = next(iter(client.query(sql).result()), None)
-            # One broken query must not hide the other checks' results.
-            except Exception as exc:  # noqa: BLE001
-                yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=False,
-                                          metadata={"sql": sql, "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name,
-                                      passed=row is not None and all(row), metadata={"sql": sql})
+                query = stack.enter_context(_first_row(context, resource))
+            except Exception as exc:  # noqa: BLE001 - no connection: every check fails, saying why
+
+                def query(_sql, refused=exc):
+                    raise refused
+            for key in keys:
+                sql = sql_of[key]
+                try:
+                    row = query(sql)
+                # One broken query must not hide the other checks' results.
+                except Exception as exc:  # noqa: BLE001
+                    yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=False,
+                                              metadata={"sql": sql, "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name,
+                                          passed=row is not None and all(row), metadata={"sql": sql})
 
     return run
+
+
+@contextlib.contextmanager
+def _first_row(context, resource: str):
+    """A function from SQL to its first row (None when there is none), on one open connection."""
+    if resource == "duckdb":
+        with context.resources.duckdb.get_connection() as conn:
+            yield lambda sql: conn.execute(sql).fetchone()
+    else:
+        with context.resources.bigquery.get_client() as client:
+            yield lambda sql: next(iter(client.query(sql).result()), None)
