@@ -141,6 +141,15 @@ def join_by_relation(assets: dict[str, ir.Asset], checks: Iterable[ir.Check] = (
     return out
 
 
+def merge_dbt_projects(projects: Iterable[ir.DbtProject]) -> tuple[ir.DbtProject, ...]:
+    """One entry per project folder: two inputs may read the same project's manifest."""
+    nodes: dict[str, dict[str, ir.DbtNode]] = {}
+    for project in projects:
+        nodes.setdefault(project.project_dir, {}).update((n.unique_id, n) for n in project.nodes)
+    return tuple(ir.DbtProject(project_dir=d, nodes=tuple(sorted(n.values(), key=lambda n: n.unique_id)))
+                 for d, n in sorted(nodes.items()))
+
+
 def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, list[Diagnostic]]:
     """Lower, merge, group and check; raises CompileError when an input is unusable."""
     lowered = [_lower(path, options) for path in inputs]
@@ -184,6 +193,7 @@ def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, lis
         assets=ordered,
         pipelines=tuple(declared) + grouped,
         checks=tuple(sorted(checks.values(), key=lambda c: c.key)),
+        dbt_projects=merge_dbt_projects(p for part in lowered for p in part.dbt_projects),
     )
     ctx = PassContext(
         durations=load_durations(options.run_results) if options.run_results else None,

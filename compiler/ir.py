@@ -9,6 +9,7 @@ types is closed: a backend handles every `Runner` variant and every
 from __future__ import annotations
 
 import enum
+import os
 from datetime import date, timedelta
 from typing import Union
 
@@ -274,6 +275,29 @@ class Pipeline:
 
 
 @attrs.frozen(kw_only=True)
+class DbtNode:
+    """A node of a dbt project as `--select` matches it by name (`fqn` selection)."""
+
+    unique_id: str
+    fqn: tuple[str, ...]
+    versioned: bool = False
+    #: Tests only: what they read, which decides whether dbt picks them indirectly.
+    parents: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class DbtProject:
+    """Every enabled node of a dbt project that a name selector can match (all but sources).
+
+    Backends need the whole project, not only what they build, to name many nodes
+    with a few selectors that provably match nothing else (`compiler/selection.py`).
+    """
+
+    project_dir: str
+    nodes: tuple[DbtNode, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class Project:
     """A whole compiled input: assets, the pipelines that run them, and checks."""
 
@@ -281,6 +305,7 @@ class Project:
     assets: tuple[Asset, ...] = ()
     pipelines: tuple[Pipeline, ...] = ()
     checks: tuple[Check, ...] = ()
+    dbt_projects: tuple[DbtProject, ...] = ()
 
     def asset_map(self) -> dict[str, Asset]:
         return {asset.key: asset for asset in self.assets}
@@ -291,6 +316,11 @@ class Project:
         for check in self.checks:
             out.setdefault(check.asset, []).append(check)
         return {key: tuple(checks) for key, checks in out.items()}
+
+    def dbt_project(self, project_dir: str) -> DbtProject | None:
+        """The dbt project in `project_dir`, however the path is written."""
+        where = os.path.abspath(project_dir)
+        return next((p for p in self.dbt_projects if os.path.abspath(p.project_dir) == where), None)
 
     def pipeline_of(self) -> dict[str, str]:
         """Asset key -> name of the pipeline that runs it."""

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from compiler import selection
 from compiler.driver import BuildOptions, build
 from compiler.frontends import dbt, dbt_select
 
@@ -57,14 +58,16 @@ def dbt_ls(example_project):
     assert parsed.success, parsed.exception
     runner = dbtRunner(manifest=parsed.result)
 
-    def ls(select, exclude) -> set[str]:
+    def ls(select, exclude, *, indirect: str | None = None, types=RESOURCE_TYPES) -> set[str]:
         args = ["ls", *common, "--output", "json", "--output-keys", "unique_id"]
-        for rtype in RESOURCE_TYPES:
+        for rtype in types:
             args += ["--resource-type", rtype]
         if select:
-            args += ["--select", select]
+            args += ["--select", *select.split()]
         if exclude:
             args += ["--exclude", exclude]
+        if indirect:
+            args += ["--indirect-selection", indirect]
         result = runner.invoke(args)
         assert result.success, result.exception
         return {json.loads(line)["unique_id"] for line in result.result}
@@ -111,3 +114,28 @@ def test_invalid_selectors_are_errors(bad, example_manifest):
     graph = dbt.selection_graph(json.loads(example_manifest.read_text()))
     with pytest.raises(dbt_select.SelectorError):
         dbt_select.select(graph, bad)
+
+
+@pytest.mark.parametrize("indirect", ["empty", "cautious"])
+def test_covers_select_what_the_node_lists_select(indirect, example_manifest, dbt_ls):
+    """The few selectors a generated run passes dbt build exactly what one selector per node builds."""
+    project, _ = build([str(example_manifest)], BuildOptions())
+    (dbt_project,) = project.dbt_projects
+    fqn = {n.unique_id: ".".join(n.fqn) for n in dbt_project.nodes}
+    built = {n.unique_id for n in dbt_project.nodes if n.unique_id.split(".")[0] in ("model", "seed", "snapshot")}
+    tests = {n.unique_id for n in dbt_project.nodes if n.unique_id.startswith("test.")}
+    wanted_sets = [
+        built,
+        built | (tests if indirect == "empty" else set()),
+        {u for u in built if ".stg_" in u},
+        {u for u in built if ".stg_" not in u},
+    ]
+    types = ("model", "seed", "snapshot", "test", "unit_test")
+    shrunk = 0
+    for wanted in wanted_sets:
+        own = {u: fqn[u] for u in wanted}
+        covered = selection.cover(dbt_project, own, cautious=indirect == "cautious")
+        shrunk += len(covered) < len(own)
+        assert dbt_ls(" ".join(covered), None, indirect=indirect, types=types) == dbt_ls(
+            " ".join(sorted(own.values())), None, indirect=indirect, types=types)
+    assert shrunk, "some wanted set should fold into folder selectors"

@@ -30,7 +30,7 @@ from urllib.parse import quote
 import attrs
 
 from backends import runtime_files
-from compiler import ir, pyfmt, sqlgen
+from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
@@ -287,7 +287,8 @@ class _Producer:
     var: str
     runner: ir.DbtBuild
     variables: str | None
-    selects: list[str] = attrs.Factory(list)
+    #: asset key -> the selector that names it alone
+    selects: dict[str, str] = attrs.Factory(dict)
     assets: set[str] = attrs.Factory(set)
     lock: dict[str, object] = attrs.Factory(dict)
 
@@ -531,7 +532,7 @@ class _DagFile:
         no asset events, so the producer emits them (orch_airflow_support.py)."""
         variables = self.dbt_vars("build", asset)
         producer = self.producer_for(runner, variables)
-        producer.selects.append(runner.select)
+        producer.selects[asset.key] = runner.select
         producer.assets.add(asset.key)
         lock = self.lock(runner, asset)
         producer.lock = producer.lock or lock
@@ -605,7 +606,8 @@ class _DagFile:
         lit = pyfmt.lit
         kw: dict[str, object] = {
             "task_id": lit(producer.task_id),
-            "argv": lit(self.dbt_argv("build", producer.runner, sorted(producer.selects))),
+            "argv": lit(self.dbt_argv("build", producer.runner, selection.cover(
+                self.project.dbt_project(producer.runner.project_dir), producer.selects, cautious=True))),
             "cwd": lit(producer.runner.project_dir),
             "results_dir": lit(self.results_dir(producer.runner)),
         }

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from backends import runtime_files
-from compiler import ir, pyfmt, sqlgen
+from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
@@ -267,10 +267,13 @@ class _Package:
             kw["partitions_def"] = self.partitions_node(asset)
         return pyfmt.call("dg.AssetSpec", lit(own), **kw)
 
+    @staticmethod
+    def dbt_select(check: ir.Check) -> str:
+        return str(next((p.value for p in check.params if p.name == "dbt_select" and p.value), check.name))
+
     def check_spec(self, check: ir.Check):
         lit = pyfmt.lit
-        params = {p.name: p.value for p in check.params}
-        metadata = {"orch/unique_id": check.key, "orch/dbt_select": str(params.get("dbt_select") or check.name)}
+        metadata = {"orch/unique_id": check.key, "orch/dbt_select": self.dbt_select(check)}
         kw = {"asset": lit(self.keys[check.asset]), "metadata": lit(metadata)}
         also = [self.keys[k] for k in check.also if k in self.keys]
         if also:
@@ -316,8 +319,14 @@ class _Package:
         partitions_arg = f"    partitions_def={partitions},\n" if partitions else ""
         doc = f"{pipeline.name}: {len(keys)} assets, scheduled {pipeline.schedule.cron}."
         if isinstance(runner, ir.DbtBuild):
+            # A run of the whole multi-asset names it with a few folder selectors:
+            # dbt's selection time grows with the number of selectors.
+            own = {k: self.assets[k].runner.select for k in keys}
+            own.update((c.key, self.dbt_select(c)) for c in checks)
+            whole = selection.cover(self.project.dbt_project(runner.project_dir), own, cautious=False)
             body = (f"    yield from run_dbt(context, dbt=DBT, project_dir={os.path.abspath(runner.project_dir)!r}, "
-                    f"profiles_dir={runner.profiles_dir!r}, target={runner.target!r})")
+                    f"profiles_dir={runner.profiles_dir!r}, target={runner.target!r}, "
+                    f"whole=({len(set(own.values()))}, {whole!r}))")
         elif len(keys) == 1 and isinstance(runner, ir.Command):
             cwd = os.path.abspath(runner.cwd) if runner.cwd else None
             body = f"    yield from run_command(context, {list(runner.argv)!r}, cwd={cwd!r})"

@@ -72,6 +72,11 @@ class Lowered:
     assets: tuple[ir.Asset, ...]
     checks: tuple[ir.Check, ...]
     diagnostics: tuple[Diagnostic, ...]
+    dbt_projects: tuple[ir.DbtProject, ...] = ()
+
+
+# The manifest sections whose nodes dbt's `fqn` selector method searches (all but sources).
+_FQN_SECTIONS = ("nodes", "unit_tests", "exposures", "metrics", "semantic_models", "saved_queries", "functions")
 
 
 def load_manifest(path: str) -> dict:
@@ -324,6 +329,23 @@ class _Lowering:
                 )
             )
         return dbt_select.SelectionGraph(nodes, {uid: self.depends_on(uid) for uid in self.nodes})
+
+    def dbt_project(self) -> ir.DbtProject | None:
+        """What dbt's name selectors can match in this project; None if a node's fqn is unreadable."""
+        nodes = []
+        for section in _FQN_SECTIONS:
+            for uid, node in _as_dict(self.manifest.get(section)).items():
+                if not isinstance(node, Mapping) or not _enabled(node):
+                    continue
+                fqn = node.get("fqn")
+                if not isinstance(fqn, list) or not fqn or not all(isinstance(p, str) and p for p in fqn):
+                    return None
+                parents = ()
+                if node.get("resource_type") in ("test", "unit_test") or section == "unit_tests":
+                    parents = tuple(str(p) for p in _as_dict(node.get("depends_on")).get("nodes") or ())
+                nodes.append(ir.DbtNode(unique_id=uid, fqn=tuple(fqn), versioned=node.get("version") is not None,
+                                        parents=parents))
+        return ir.DbtProject(project_dir=self.project_dir, nodes=tuple(sorted(nodes, key=lambda n: n.unique_id)))
 
     # -- meta ------------------------------------------------------------------
 
@@ -639,6 +661,7 @@ class _Lowering:
             assets=tuple(sorted(assets.values(), key=lambda a: a.key)),
             checks=tuple(sorted(checks, key=lambda c: c.key)),
             diagnostics=tuple(self.diagnostics),
+            dbt_projects=tuple(p for p in [self.dbt_project()] if p is not None),
         )
 
     def _close_over_inputs(self, all_assets: Mapping[str, ir.Asset], selected: set[str]) -> dict[str, ir.Asset]:

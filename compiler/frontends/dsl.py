@@ -138,6 +138,7 @@ class SpecLowered:
     assets: tuple[ir.Asset, ...]
     checks: tuple[ir.Check, ...]
     diagnostics: tuple[Diagnostic, ...]
+    dbt_projects: tuple[ir.DbtProject, ...] = ()
     pipelines: tuple[DeclaredPipeline, ...] = ()
     group_by: str | None = None
     default_schedule: ir.Schedule | None = None
@@ -343,6 +344,7 @@ class _Lowering:
 
         self.assets: dict[str, ir.Asset] = {}
         self.checks: list[ir.Check] = []
+        self.dbt_projects: list[ir.DbtProject] = []
         self.import_of: dict[str, str] = {}
         names: list[str] = []
         for item in items["dbt"] + items["sqlmesh"]:
@@ -364,6 +366,7 @@ class _Lowering:
             assets=tuple(self.assets[k] for k in sorted(self.assets)),
             checks=tuple(sorted(self.checks, key=lambda c: c.key)),
             diagnostics=tuple(self.diagnostics),
+            dbt_projects=tuple(self.dbt_projects),
             pipelines=tuple(pipelines),
             group_by=self.defaults.get("group_by"),
             default_schedule=ir.Schedule(cron=schedule, timezone=self.defaults.get("timezone") or "UTC")
@@ -489,6 +492,7 @@ class _Lowering:
             self.assets[asset.key] = asset
             self.import_of.setdefault(asset.key, item.label)
         self.checks.extend(lowered.checks)
+        self.dbt_projects.extend(getattr(lowered, "dbt_projects", ()))
 
     def runner_overlays(self, item: _Item, lowered: dbt.Lowered, overlays: list[_Item]) -> dict[str, str]:
         """unique_id -> runner for this import's models that an asset block gives a runner."""

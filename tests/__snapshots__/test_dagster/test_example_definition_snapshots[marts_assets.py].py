@@ -56,6 +56,14 @@ def dbt_marts_daily(context: dg.AssetExecutionContext):
         project_dir="/opt/dbt/jaffle_shop",
         profiles_dir="/opt/dbt/profiles",
         target=None,
+        whole=(
+            3,
+            [
+                "jaffle_shop.marts.dim_customers",
+                "jaffle_shop.marts.not_null_dim_customers_customer_id",
+                "jaffle_shop.marts.unique_dim_customers_customer_id",
+            ],
+        ),
     )
 
 
@@ -130,6 +138,16 @@ def dbt_marts_daily_partitioned(context: dg.AssetExecutionContext):
         project_dir="/opt/dbt/jaffle_shop",
         profiles_dir="/opt/dbt/profiles",
         target=None,
+        whole=(
+            5,
+            [
+                "jaffle_shop.assert_order_amounts_positive",
+                "jaffle_shop.marts.fct_orders",
+                "jaffle_shop.marts.not_null_fct_orders_order_id",
+                "jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
+                "jaffle_shop.marts.unique_fct_orders_order_id",
+            ],
+        ),
     )
 
 

@@ -55,6 +55,10 @@ def dbt_seeds_daily(context: dg.AssetExecutionContext):
         project_dir="/opt/dbt/jaffle_shop",
         profiles_dir="/opt/dbt/profiles",
         target=None,
+        whole=(
+            3,
+            ["jaffle_shop.raw_customers", "jaffle_shop.raw_orders", "jaffle_shop.raw_payments"],
+        ),
     )
 
 

@@ -124,6 +124,21 @@ def dbt_staging_daily(context: dg.AssetExecutionContext):
         project_dir="/opt/dbt/jaffle_shop",
         profiles_dir="/opt/dbt/profiles",
         target=None,
+        whole=(
+            10,
+            [
+                "jaffle_shop.staging.accepted_values_stg_orders_status__placed__shipped__completed__returned",
+                "jaffle_shop.staging.not_null_stg_customers_customer_id",
+                "jaffle_shop.staging.not_null_stg_orders_order_id",
+                "jaffle_shop.staging.not_null_stg_payments_payment_id",
+                "jaffle_shop.staging.stg_customers",
+                "jaffle_shop.staging.stg_orders",
+                "jaffle_shop.staging.stg_payments",
+                "jaffle_shop.staging.unique_stg_customers_customer_id",
+                "jaffle_shop.staging.unique_stg_orders_order_id",
+                "jaffle_shop.staging.unique_stg_payments_payment_id",
+            ],
+        ),
     )
 
 
