@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import shlex
 import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -74,21 +76,29 @@ def run_dbt(context: dg.AssetExecutionContext, *, dbt: str, project_dir: str, pr
     for check_spec in assets_def.check_specs:
         checks_by_unique_id[check_spec.metadata.get("orch/unique_id")] = check_spec
     selected_checks = set(context.selected_asset_check_keys)
+    selected_assets = set(context.selected_asset_keys)
 
     failed = []
     with subprocess.Popen(argv, cwd=project_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as proc:
-        for line in proc.stdout:
+                          text=True) as proc, _stopped_unless_done(proc):
+        for line in _drained(proc.stdout):
             try:
                 event = json.loads(line)
             except ValueError:
-                context.log.info(line.rstrip())
+                print(line.rstrip(), flush=True)
                 continue
             info, data = event.get("info", {}), event.get("data", {})
-            if info.get("level") in ("warn", "error") or info.get("name", "").startswith("Log"):
-                context.log.info(info.get("msg", ""))
-            node = data.get("node_info") or {}
             name = info.get("name", "")
+            # dbt's lines go to the step's stdout (its compute log), as dagster-dbt
+            # does: one event-log record per line costs Dagster a write each.
+            # Warnings and errors are also events, to be seen in the run's log.
+            if info.get("level") == "error":
+                context.log.error(info.get("msg", ""))
+            elif info.get("level") == "warn":
+                context.log.warning(info.get("msg", ""))
+            elif name.startswith("Log") or info.get("level") == "info":
+                print(info.get("msg", ""), flush=True)
+            node = data.get("node_info") or {}
             if not (name.startswith("Log") and name.endswith("Result")) and name != "SkippingDetails":
                 continue
             uid, status = node.get("unique_id"), str(node.get("node_status") or data.get("status") or "").lower()
@@ -102,7 +112,7 @@ def run_dbt(context: dg.AssetExecutionContext, *, dbt: str, project_dir: str, pr
                         severity=dg.AssetCheckSeverity.WARN if status in _WARNED else dg.AssetCheckSeverity.ERROR,
                         metadata={"dbt_status": status, "failures": data.get("num_failures", 0) or 0},
                     )
-            elif uid in by_unique_id and by_unique_id[uid] in context.selected_asset_keys:
+            elif uid in by_unique_id and by_unique_id[uid] in selected_assets:
                 if name != "SkippingDetails" and status in _PASSED:
                     yield dg.MaterializeResult(
                         asset_key=by_unique_id[uid],
@@ -111,8 +121,39 @@ def run_dbt(context: dg.AssetExecutionContext, *, dbt: str, project_dir: str, pr
                 else:
                     failed.append(f"{uid} ({status or 'skipped'})")
         code = proc.wait()
+    context.log.info("dbt exited with code %s", code)
     if failed or code != 0:
         raise dg.Failure(f"dbt build failed (exit {code}): " + ", ".join(failed or ["see the log"]))
+
+
+@contextlib.contextmanager
+def _stopped_unless_done(proc: subprocess.Popen):
+    """dbt stopped when the step ends early (a terminated run), rather than waited for."""
+    try:
+        yield
+    except BaseException:
+        if proc.poll() is None:
+            proc.terminate()
+        raise
+
+
+def _drained(stream):
+    """The lines of `stream`, read by a thread of their own as fast as they come.
+
+    Dagster spends time on each result yielded; read in step with that, dbt's
+    output pipe would fill and dbt would wait on it.
+    """
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read():
+        try:
+            for line in stream:
+                lines.put(line)
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=read, name="dbt-output", daemon=True).start()
+    return iter(lines.get, None)
 
 
 def run_command(context: dg.AssetExecutionContext, argv: list[str], cwd: str | None = None):
