@@ -623,6 +623,15 @@ def sampled_run(airflow: Deployment, dag_id: str, logical_date: str, cap: float,
             "state": "capped" if capped else ("failed" if cause else "success"), "cause": cause, "tasks": tasks}
 
 
+# Each DAG file parsed once: a dag-processor re-parsing Cosmos's DAG every 30 s
+# would charge every run with it. The triggerer's watchdog off: starting a few
+# hundred trigger tasks of a 1,000-task DAG keeps its event loop busy past the
+# default 30 s, and the watchdog then stops its heartbeat for good
+# (docs/backends.md, "Large pipelines").
+RUN_DEPLOYMENT = {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+                  "AIRFLOW__TRIGGERER__RUNNER_HEALTH_CHECK_THRESHOLD": "0"}
+
+
 def run_size(n: int, work: Path, cap_factor: float, with_peers: bool = True,
              whole_up_to: int = WHOLE_UP_TO) -> dict:
     log(f"run[{n}]: project, dbt parse, sources ...")
@@ -641,9 +650,7 @@ def run_size(n: int, work: Path, cap_factor: float, with_peers: bool = True,
     result["airflow_tasks"] = sum(len(dag["tasks"]) for dag in graph.values())
     result["dags"] = orch_ids
     peers = write_peer_dags(project, dags) if with_peers else {}
-    # Each DAG file parsed once: a dag-processor re-parsing Cosmos's DAG every
-    # 30 s would charge every run with it.
-    airflow = Deployment(home / "airflow", dags, {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600"})
+    airflow = Deployment(home / "airflow", dags, RUN_DEPLOYMENT)
     (home / "airflow").mkdir()
     try:
         airflow.start()
@@ -810,8 +817,10 @@ def run_tables(runs: list[dict], t: dict | None) -> list[str]:
         "The run flavour of the generated projects (bench/generate.py: one daily pipeline, no partitions, "
         "two dbt threads), its source tables created with 1,000 rows each; every run starts from that same "
         "DuckDB file. One deployment per size (tests/airflow_deployment.py: SQLite, LocalExecutor, "
-        "8 slots, each DAG file parsed once). Airflow runs are timed from the run's start to its end as the "
-        "scheduler recorded them; the reference is the wall time of `dbt build`. Airflow's floor is orch's "
+        "8 slots, each DAG file parsed once, the triggerer's watchdog off: `[triggerer] "
+        "runner_health_check_threshold = 0`, see docs/backends.md, \"Large pipelines\"). Airflow runs are "
+        "timed from the run's start to its end as the scheduler recorded them; the reference is the wall time "
+        "of `dbt build`. Airflow's floor is orch's "
         "DAG shape with every task an `EmptyOperator`, which the scheduler finishes without a worker. "
         f"Runs are capped at a few times the reference (at least 120 s); a capped run shows \"> \" its cap.",
         "",

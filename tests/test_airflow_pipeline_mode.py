@@ -141,6 +141,31 @@ def test_corpus_dags_take_every_dbt_result_from_one_build(manifest, tmp_path):
                                           if assets[k].partitioning}), pipeline.name
 
 
+def test_a_dag_too_large_for_the_triggerer_is_a_warning(example_manifest, tmp_path):
+    """Above 500 model tasks in one DAG the triggerer's cost dominates a run (W065); split, it goes."""
+    from backends.airflow import LARGE_TRIGGERER_DAG
+
+    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
+    for i in range(LARGE_TRIGGERER_DAG):
+        add_model(manifest, f"wide_{i}", ("model.jaffle_shop.stg_orders",), folder=f"models/wide_{i % 2}",
+                  config={"materialized": "view"})
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    one = orch("compile", str(path), "--target", "airflow", "--out", str(tmp_path / "one"), "--group-by", "none")
+    assert one.returncode == 0, one.stderr
+    warned = re.findall(r"warning\[W065\]: DAG (\w+) has (\d+) model tasks", one.stderr)
+    # The example's own models and seeds, and the 500 added.
+    assert [(dag, int(count) > LARGE_TRIGGERER_DAG) for dag, count in warned] == [("dbt_daily", True)], one.stderr
+    # The same models in a DAG per folder: each under the limit.
+    split = orch("compile", str(path), "--target", "airflow", "--out", str(tmp_path / "split"), "--group-by", "folder")
+    assert split.returncode == 0, split.stderr
+    assert "W065" not in split.stderr
+    # The per-model mode starts nothing in the triggerer.
+    per_model = orch("compile", str(path), "--target", "airflow", "--out", str(tmp_path / "model"), "--group-by",
+                     "none", "-O", "dbt_invocation=model")
+    assert per_model.returncode == 0 and "W065" not in per_model.stderr, per_model.stderr
+
+
 def test_a_blocking_check_inside_one_build_is_a_warning(example_manifest, tmp_path):
     """fct_orders is critical, so its freshness check blocks its dependents; one
     build makes a dependent in the same pipeline regardless, and orch says so."""

@@ -37,6 +37,9 @@ from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import schedule_label
 
 SUPPORT_MODULE = "orch_airflow_support"
+# Model tasks in one DAG above which starting them costs the triggerer more than
+# the build takes (W065): Airflow 3.3 rebuilds the DAG for every task it starts.
+LARGE_TRIGGERER_DAG = 500
 
 OPTIONS = {
     "dbt_executable": "dbt",
@@ -240,7 +243,23 @@ class AirflowBackend(Backend):
                                                     "warehouse: pass --option conn_id=NAME"))
         if self.option("dbt_invocation") == "pipeline":
             found += self._unblockable_checks(project)
+            found += self._large_triggerer_dags(project)
         return found + [d for d in super().unsupported(project) if d.is_error]
+
+    def _large_triggerer_dags(self, project: ir.Project) -> list:
+        """Pipelines whose model tasks, all started in the triggerer, cost it quadratic time."""
+        assets = project.asset_map()
+        found = []
+        for pipeline in project.pipelines:
+            dbt_assets = [k for k in pipeline.assets if isinstance(assets[k].runner, ir.DbtBuild)]
+            if len(dbt_assets) > LARGE_TRIGGERER_DAG:
+                found.append(warning(
+                    Code.LARGE_TRIGGERER_DAG,
+                    f"DAG {pipeline.name} has {len(dbt_assets)} model tasks that start in the triggerer, which "
+                    f"rebuilds the whole DAG for each: split the pipeline (--group-by) below "
+                    f"{LARGE_TRIGGERER_DAG} (docs/backends.md, \"Large pipelines\")",
+                    pipeline.origin or assets[dbt_assets[0]].origin))
+        return found
 
     def _unblockable_checks(self, project: ir.Project) -> list:
         """Blocking checks between two dbt models of one pipeline: one build makes both."""
