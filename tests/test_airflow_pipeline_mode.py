@@ -504,6 +504,55 @@ def test_two_pipelines_take_turns_on_one_duckdb_file(deployment):
     assert builds[0][1] <= builds[1][0], builds
 
 
+def test_a_test_across_pipelines_takes_its_turn_with_the_builds(example_manifest, tmp_path, monkeypatch):
+    """A dbt test of models of two pipelines runs on a worker after both; on DuckDB it
+    takes the builds' lock, or it would fail on DuckDB's lock while a build runs."""
+    import fcntl
+    import importlib
+    import threading
+
+    from tests.conftest import load_dagbag
+
+    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
+    uid, template = next((u, n) for u, n in manifest["nodes"].items() if n["name"].startswith("relationships_"))
+    node = json.loads(json.dumps(template))
+    node.update(unique_id="test.jaffle_shop.orders_in_staging.1", name="orders_in_staging",
+                fqn=["jaffle_shop", "marts", "orders_in_staging"],
+                depends_on={"macros": [], "nodes": ["model.jaffle_shop.fct_orders", "model.jaffle_shop.stg_orders"]})
+    manifest["nodes"][node["unique_id"]] = node
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    result = orch("compile", str(path), "--target", "airflow", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    dags = tmp_path / "out" / "airflow"
+    marts = load_dagbag(str(dags)).dags["dbt_marts_daily"].task_dict
+    test = marts["test_orders_in_staging"]
+    assert type(test).__name__ == "DbtTestOperator", type(test)
+    assert test.lock and test.lock == marts["dbt_build"].lock
+    assert test.argv[:3] == ["dbt", "test", "--select"] and "jaffle_shop.marts.orders_in_staging" in test.argv
+    assert {"fct_orders", "wait_for_dbt_staging_daily"} <= test.upstream_task_ids
+
+    # While another dbt holds the lock the test waits; it runs once the lock is free.
+    monkeypatch.syspath_prepend(str(dags))
+    support = importlib.import_module("orch_airflow_support")
+    ran = tmp_path / "ran"
+    waiting = support.DbtTestOperator(task_id="t", argv=["sh", "-c", f"date +%s.%N > {ran}"], cwd=str(tmp_path),
+                                      lock=str(tmp_path / "warehouse.duckdb.lock"))
+    with open(tmp_path / "warehouse.duckdb.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=waiting.execute, args=({},))
+        worker.start()
+        worker.join(2)
+        assert worker.is_alive() and not ran.exists()
+        released = time.time()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(30)
+    assert float(ran.read_text()) >= released
+    failing = support.DbtTestOperator(task_id="t", argv=["sh", "-c", "exit 1"], cwd=str(tmp_path))
+    with pytest.raises(Exception, match="dbt exited with code 1"):
+        failing.execute({})
+
+
 def test_per_model_tasks_on_duckdb_share_a_pool_of_one_slot(tmp_path):
     """dbt_invocation=model: every dbt task on the DuckDB file names one pool; with
     it created at one slot, the staging models (independent of each other) run

@@ -725,6 +725,14 @@ class _DagFile:
                 var, task_id, producer, [check.key], self.dbt_argv("test", runner, [select]), None,
                 {**producer.lock, "doc_md": pyfmt.lit(f"dbt test {check.name} reads several assets; its result comes "
                                      "from the pipeline's dbt build once all are built.")}))
+        elif producer is not None and producer.lock:
+            # Its models are built by other pipelines' builds too: on a warehouse of
+            # one writer it takes its turn on the same lock as they do.
+            self.need("from orch_airflow_support import DbtTestOperator")
+            self.lines.append(f"{var} = " + self.prebuilt.name(pyfmt.call(
+                "DbtTestOperator", task_id=pyfmt.lit(task_id), argv=pyfmt.lit(self.dbt_argv("test", runner, [select])),
+                cwd=pyfmt.lit(runner.project_dir), **producer.lock, doc_md=pyfmt.lit(
+                    f"dbt test {check.name} reads assets of several pipelines; it runs once all are built."))))
         else:
             self.lines.append(self.dbt_test_task(var, task_id, check, runner, select))
         ups = []

@@ -374,6 +374,23 @@ def _run_dbt(argv: list[str], cwd: str, dbt_vars: str | None, log) -> int:
     return subprocess.run(argv, check=False, cwd=cwd, env=dbt_environment()).returncode
 
 
+class DbtTestOperator(BaseOperator):
+    """A dbt test of models that several pipelines build: run on a worker once all
+    are built, in turn with the builds when the warehouse admits one writer."""
+
+    def __init__(self, *, argv: list[str], cwd: str, lock: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.lock = lock
+
+    def execute(self, context) -> None:
+        with single_writer(self.lock, self.log):
+            code = _run_dbt(self.argv, self.cwd, None, self.log)
+        if code != 0:
+            raise AirflowException(f"dbt exited with code {code}")
+
+
 class DbtNodeSensor(BaseSensorOperator):
     """One dbt model's task: its state is dbt's result for the model and its tests.
 
