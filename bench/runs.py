@@ -877,7 +877,11 @@ def run_tables(runs: list[dict], t: dict | None) -> list[str]:
         "the run than alone, the more so the larger the DAG. After dbt ends, the model tasks still end one "
         "graph level at a time: each level costs a scheduler loop, a triggerer loop and its tasks' trigger "
         "starts, about 3 s, where the floor's EmptyOperator tasks cost one scheduler loop (about 1 s) as the "
-        "scheduler ends them itself.",
+        "scheduler ends them itself. In a DAG of 900 tasks the triggerer cannot keep up with dbt: the tasks "
+        "not yet started when dbt ends are started one after another, at a few tenths of a second each, "
+        "and that is most of the run (orch warns from 500 model tasks in one DAG, W065). The same 1,000 "
+        "models compiled with the default `--group-by layer` (a staging DAG of 301 tasks, then a marts DAG) "
+        "are measured once, by hand, in docs/backends.md (\"Large pipelines\").",
     ]
     if t:
         per_start = t["orch"]["triggerer_cpu_seconds_per_trigger_start"]
@@ -893,7 +897,9 @@ def run_tables(runs: list[dict], t: dict | None) -> list[str]:
             "Dagster: every asset and check materialized in process (`dagster.materialize`, ephemeral instance), "
             "timed from the call to its return; loading the definitions is timed apart. orch's definitions also "
             "run its SQL freshness checks against the warehouse (dagster-dbt has none); both run one `dbt build`. "
-            "The reference is the same `dbt build` as above.",
+            "The reference is the same `dbt build` as above. A run of a whole multi-asset names its nodes to dbt "
+            "by folder where that selects the same nodes (compiler/selection.py): one selector per node cost "
+            "dbt 57 s of selection at 1,000 models before it built anything.",
             "",
             "| models | dbt build (s) | **orch** (s) | dagster-dbt (s) | orch / build | orch / dagster-dbt "
             "| load: orch (s) | load: dagster-dbt (s) |",

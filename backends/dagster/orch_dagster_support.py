@@ -147,8 +147,10 @@ def _drained(stream):
 
     def read():
         try:
-            for line in stream:
-                lines.put(line)
+            # A step that ends early closes the stream under this thread.
+            with contextlib.suppress(ValueError, OSError):
+                for line in stream:
+                    lines.put(line)
         finally:
             lines.put(None)
 
