@@ -142,11 +142,15 @@ def join_by_relation(assets: dict[str, ir.Asset], checks: Iterable[ir.Check] = (
 
 
 def merge_dbt_projects(projects: Iterable[ir.DbtProject]) -> tuple[ir.DbtProject, ...]:
-    """One entry per project folder: two inputs may read the same project's manifest."""
+    """One entry per project folder, however its path is written: two inputs may
+    read the same project, and a selector is safe only against all of its nodes."""
+    written: dict[str, str] = {}
     nodes: dict[str, dict[str, ir.DbtNode]] = {}
     for project in projects:
-        nodes.setdefault(project.project_dir, {}).update((n.unique_id, n) for n in project.nodes)
-    return tuple(ir.DbtProject(project_dir=d, nodes=tuple(sorted(n.values(), key=lambda n: n.unique_id)))
+        where = os.path.abspath(project.project_dir)
+        written.setdefault(where, project.project_dir)
+        nodes.setdefault(where, {}).update((n.unique_id, n) for n in project.nodes)
+    return tuple(ir.DbtProject(project_dir=written[d], nodes=tuple(sorted(n.values(), key=lambda n: n.unique_id)))
                  for d, n in sorted(nodes.items()))
 
 

@@ -492,7 +492,7 @@ class _Lowering:
             self.assets[asset.key] = asset
             self.import_of.setdefault(asset.key, item.label)
         self.checks.extend(lowered.checks)
-        self.dbt_projects.extend(getattr(lowered, "dbt_projects", ()))
+        self.dbt_projects.extend(lowered.dbt_projects)
 
     def runner_overlays(self, item: _Item, lowered: dbt.Lowered, overlays: list[_Item]) -> dict[str, str]:
         """unique_id -> runner for this import's models that an asset block gives a runner."""
