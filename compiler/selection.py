@@ -20,6 +20,7 @@ written by hand.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from compiler import ir
@@ -34,25 +35,62 @@ def _flat(fqn: Iterable[str]) -> tuple[str, ...]:
     return tuple(part for segment in fqn for part in segment.split("."))
 
 
-class _Matches:
-    """Whether a dotted selector could match any of `nodes`, by dbt's `fqn` rules."""
+def test_selector(check: ir.Check) -> str:
+    """The selector that names a dbt test alone (its fqn, from the dbt frontend)."""
+    return str(next((p.value for p in check.params if p.name == "dbt_select" and p.value), check.name))
 
-    def __init__(self, nodes: Iterable[ir.DbtNode]):
-        self.prefixes: set[tuple[str, ...]] = set()
-        self.names: set[str] = set()
-        for node in nodes:
-            for fqn in (node.fqn, node.fqn[1:]):
-                flat = _flat(fqn)
-                self.prefixes.update(flat[:i] for i in range(1, len(flat) + 1))
-            if node.versioned and len(node.fqn) >= 2:
-                self.names.add(node.fqn[-2])
-                self.names.add("_".join(node.fqn[-2:]))
-            else:
-                self.names.add(node.fqn[-1])
 
-    def any(self, parts: tuple[str, ...]) -> bool:
-        return (parts in self.prefixes or ".".join(parts) in self.names
-                or "_".join(parts[-2:]) in self.names)
+def _keys(node: ir.DbtNode) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
+    """What a dotted selector must be to match `node` by dbt's `fqn` rules: one of
+    these part-prefixes (of its fqn, or of its fqn without the package), or one of these names."""
+    prefixes = set()
+    for fqn in (node.fqn, node.fqn[1:]):
+        flat = _flat(fqn)
+        prefixes.update(flat[:i] for i in range(1, len(flat) + 1))
+    if node.versioned and len(node.fqn) >= 2:
+        names = {node.fqn[-2], "_".join(node.fqn[-2:])}
+    else:
+        names = {node.fqn[-1]}
+    return frozenset(prefixes), frozenset(names)
+
+
+class _Index:
+    """One project's nodes arranged for `cover`, built once: a compile asks for a
+    cover per pipeline, and each is then in proportion to that pipeline."""
+
+    def __init__(self, project: ir.DbtProject):
+        self.project = project
+        self.by_id = {node.unique_id: node for node in project.nodes}
+        self.keys = {node.unique_id: _keys(node) for node in project.nodes}
+        self.prefix_count: Counter[tuple[str, ...]] = Counter()
+        self.name_count: Counter[str] = Counter()
+        for prefixes, names in self.keys.values():
+            self.prefix_count.update(prefixes)
+            self.name_count.update(names)
+        self.inert = {n.unique_id for n in project.nodes if n.unique_id.startswith(_INERT)}
+        self.tests_of: dict[str, list[ir.DbtNode]] = {}
+        self.children: dict[tuple[str, ...], set[str]] = {}
+        self.at: dict[tuple[str, ...], list[str]] = {}
+        for node in project.nodes:
+            for parent in set(node.parents):
+                self.tests_of.setdefault(parent, []).append(node)
+            flat = _flat(node.fqn)
+            self.at.setdefault(flat, []).append(node.unique_id)
+            for i in range(1, len(flat) + 1):
+                self.children.setdefault(flat[:i - 1], set()).add(flat[i - 1])
+
+
+_INDEXES: dict[int, _Index] = {}
+
+
+def _index(project: ir.DbtProject) -> _Index:
+    # By identity: the backends pass the same project object for every pipeline.
+    found = _INDEXES.get(id(project))
+    if found is None or found.project is not project:
+        if len(_INDEXES) >= 8:
+            _INDEXES.clear()
+        found = _INDEXES[id(project)] = _Index(project)
+    return found
 
 
 def cover(project: ir.DbtProject | None, selectors: Mapping[str, str], *, cautious: bool) -> list[str]:
@@ -66,38 +104,44 @@ def cover(project: ir.DbtProject | None, selectors: Mapping[str, str], *, cautio
     fallback = sorted(set(selectors.values()))
     if project is None:
         return fallback
-    by_id = {node.unique_id: node for node in project.nodes}
+    index = _index(project)
     wanted = set(selectors)
-    if any(uid not in by_id or selectors[uid] != ".".join(by_id[uid].fqn) for uid in wanted):
+    if any(uid not in index.by_id or selectors[uid] != ".".join(index.by_id[uid].fqn) for uid in wanted):
         return fallback
-    allowed = wanted | {n.unique_id for n in project.nodes if n.unique_id.startswith(_INERT)}
+    allowed = wanted | index.inert
     if cautious:
-        allowed |= {n.unique_id for n in project.nodes if n.parents and set(n.parents) <= wanted}
-    others = _Matches(n for n in project.nodes if n.unique_id not in allowed)
+        allowed |= {t.unique_id for uid in wanted for t in index.tests_of.get(uid, ()) if set(t.parents) <= wanted}
+    # A selector is safe when every node it matches is allowed: the project's
+    # count of nodes matching it is the allowed nodes' count.
+    allowed_prefixes: Counter[tuple[str, ...]] = Counter()
+    allowed_names: Counter[str] = Counter()
+    for uid in allowed:
+        prefixes, names = index.keys[uid]
+        allowed_prefixes.update(prefixes)
+        allowed_names.update(names)
 
-    wanted_under: dict[tuple[str, ...], int] = {}
-    children: dict[tuple[str, ...], set[str]] = {}
-    at: dict[tuple[str, ...], list[str]] = {}
-    for node in project.nodes:
-        flat = _flat(node.fqn)
-        at.setdefault(flat, []).append(node.unique_id)
-        for i in range(1, len(flat) + 1):
-            children.setdefault(flat[:i - 1], set()).add(flat[i - 1])
-            if node.unique_id in wanted:
-                wanted_under[flat[:i]] = wanted_under.get(flat[:i], 0) + 1
+    def matches_others(parts: tuple[str, ...]) -> bool:
+        return (index.prefix_count[parts] > allowed_prefixes[parts]
+                or any(index.name_count[name] > allowed_names[name]
+                       for name in (".".join(parts), "_".join(parts[-2:]))))
+
+    wanted_under: Counter[tuple[str, ...]] = Counter()
+    for uid in wanted:
+        flat = _flat(index.by_id[uid].fqn)
+        wanted_under.update(flat[:i] for i in range(1, len(flat) + 1))
 
     out: list[str] = []
 
     def walk(prefix: tuple[str, ...]) -> None:
-        if not wanted_under.get(prefix):
+        if not wanted_under[prefix]:
             return
-        if not any(c in _WILDCARDS for part in prefix for c in part) and not others.any(prefix):
+        if not any(c in _WILDCARDS for part in prefix for c in part) and not matches_others(prefix):
             out.append(".".join(prefix))
             return
-        out.extend(selectors[uid] for uid in at.get(prefix, ()) if uid in wanted)
-        for child in sorted(children.get(prefix, ())):
+        out.extend(selectors[uid] for uid in index.at.get(prefix, ()) if uid in wanted)
+        for child in sorted(index.children.get(prefix, ())):
             walk((*prefix, child))
 
-    for root in sorted(children.get((), ())):
+    for root in sorted(index.children.get((), ())):
         walk((root,))
     return sorted(set(out))
