@@ -712,8 +712,7 @@ class _DagFile:
         """A dbt test that reads several assets: its own task, after all of them."""
         runner = self.assets[check.asset].runner
         runner = attrs.evolve(runner, project_dir=os.path.abspath(runner.project_dir))
-        params = {p.name: p.value for p in check.params}
-        select = str(params.get("dbt_select") or check.name)
+        select = selection.test_selector(check)
         task_id = self.unique_task_id("test_" + re.sub(r"[^A-Za-z0-9_.-]", "_", check.name)[:195])
         self.check_tasks[check.key] = task_id
         var = self.names(task_id)

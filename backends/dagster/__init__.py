@@ -267,13 +267,9 @@ class _Package:
             kw["partitions_def"] = self.partitions_node(asset)
         return pyfmt.call("dg.AssetSpec", lit(own), **kw)
 
-    @staticmethod
-    def dbt_select(check: ir.Check) -> str:
-        return str(next((p.value for p in check.params if p.name == "dbt_select" and p.value), check.name))
-
     def check_spec(self, check: ir.Check):
         lit = pyfmt.lit
-        metadata = {"orch/unique_id": check.key, "orch/dbt_select": self.dbt_select(check)}
+        metadata = {"orch/unique_id": check.key, "orch/dbt_select": selection.test_selector(check)}
         kw = {"asset": lit(self.keys[check.asset]), "metadata": lit(metadata)}
         also = [self.keys[k] for k in check.also if k in self.keys]
         if also:
@@ -322,7 +318,7 @@ class _Package:
             # A run of the whole multi-asset names it with a few folder selectors:
             # dbt's selection time grows with the number of selectors.
             own = {k: self.assets[k].runner.select for k in keys}
-            own.update((c.key, self.dbt_select(c)) for c in checks)
+            own.update((c.key, selection.test_selector(c)) for c in checks)
             whole = selection.cover(self.project.dbt_project(runner.project_dir), own, cautious=False)
             body = (f"    yield from run_dbt(context, dbt=DBT, project_dir={os.path.abspath(runner.project_dir)!r}, "
                     f"profiles_dir={runner.profiles_dir!r}, target={runner.target!r}, "
