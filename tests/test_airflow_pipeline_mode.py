@@ -36,11 +36,13 @@ DAGS = ("dbt_seeds_daily", "dbt_staging_daily", "dbt_marts_daily")
 DAY = "2026-11-28"
 
 
-def _compiled_example(home: Path, mode: str = "pipeline") -> tuple[dict, Path]:
-    """The example copied to `home`, compiled into home/dags (in `mode`), with a
-    dbt that writes one line per invocation to home/dbt-calls."""
+def _compiled_example(home: Path, mode: str = "pipeline", edit=None) -> tuple[dict, Path]:
+    """The example copied to `home` (and changed by `edit(project)`), compiled into
+    home/dags (in `mode`), with a dbt that writes one line per invocation to home/dbt-calls."""
     project = home / "jaffle_shop"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
+    if edit is not None:
+        edit(project)
     calls = home / "dbt-calls"
     dbt = home / "dbt"
     dbt.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {BIN / "dbt"} "$@"\n')
@@ -504,53 +506,88 @@ def test_two_pipelines_take_turns_on_one_duckdb_file(deployment):
     assert builds[0][1] <= builds[1][0], builds
 
 
-def test_a_test_across_pipelines_takes_its_turn_with_the_builds(example_manifest, tmp_path, monkeypatch):
-    """A dbt test of models of two pipelines runs on a worker after both; on DuckDB it
-    takes the builds' lock, or it would fail on DuckDB's lock while a build runs."""
-    import fcntl
-    import importlib
-    import threading
+# Tests of marts models against staging models, which another pipeline builds:
+# orders' customers are all staged customers (passes), every customer has an
+# order (passes), order ids 6 and 7 name no customer (fails).
+ACROSS = {
+    "test_relationships_fct_orders_customer_id__customer_id__ref_stg_customers_": ("fct_orders", "customer_id",
+                                                                                   "stg_customers", "customer_id"),
+    "test_relationships_dim_customers_customer_id__customer_id__ref_stg_orders_": ("dim_customers", "customer_id",
+                                                                                  "stg_orders", "customer_id"),
+    "test_relationships_fct_orders_order_id__customer_id__ref_stg_customers_": ("fct_orders", "order_id",
+                                                                                "stg_customers", "customer_id"),
+}
 
+
+def _tests_across_pipelines(project: Path) -> None:
+    """ACROSS's tests written into the marts' schema file, under their columns."""
+    path = project / "models" / "marts" / "_marts.yml"
+    text = path.read_text()
+    for model, column, to, field in ACROSS.values():
+        section = text.index(f"  - name: {model}\n")
+        entry = text.index(f"      - name: {column}\n", section) + len(f"      - name: {column}\n")
+        tests = re.compile(r"        data_tests: \[(.*)\]\n|        data_tests:\n").match(text, entry)
+        listed = "".join(f"          - {name.strip()}\n" for name in (tests.group(1) or "").split(",") if name.strip())
+        text = (text[:entry] + "        data_tests:\n" + listed + "          - relationships:\n"
+                f"              arguments:\n                to: ref('{to}')\n                field: {field}\n"
+                + text[tests.end():])
+    path.write_text(text)
+
+
+def test_tests_across_pipelines_run_in_one_dbt_test_after_their_models(tmp_path):
+    """The tests that read models of other pipelines run in one `dbt test` once
+    every model they read is done (taking the builds' DuckDB lock), each with
+    its own task; a test whose model failed is left out of it, upstream_failed."""
     from tests.conftest import load_dagbag
 
-    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
-    uid, template = next((u, n) for u, n in manifest["nodes"].items() if n["name"].startswith("relationships_"))
-    node = json.loads(json.dumps(template))
-    node.update(unique_id="test.jaffle_shop.orders_in_staging.1", name="orders_in_staging",
-                fqn=["jaffle_shop", "marts", "orders_in_staging"],
-                depends_on={"macros": [], "nodes": ["model.jaffle_shop.fct_orders", "model.jaffle_shop.stg_orders"]})
-    manifest["nodes"][node["unique_id"]] = node
-    path = tmp_path / "manifest.json"
-    path.write_text(json.dumps(manifest), encoding="utf-8")
-    result = orch("compile", str(path), "--target", "airflow", "--out", str(tmp_path / "out"))
-    assert result.returncode == 0, result.stderr
-    dags = tmp_path / "out" / "airflow"
-    marts = load_dagbag(str(dags)).dags["dbt_marts_daily"].task_dict
-    test = marts["test_orders_in_staging"]
-    assert type(test).__name__ == "DbtTestOperator", type(test)
-    assert test.lock and test.lock == marts["dbt_build"].lock
-    assert test.argv[:3] == ["dbt", "test", "--select"] and "jaffle_shop.marts.orders_in_staging" in test.argv
-    assert {"fct_orders", "wait_for_dbt_staging_daily"} <= test.upstream_task_ids
+    env, calls = _compiled_example(tmp_path, edit=_tests_across_pipelines)
+    marts = load_dagbag(str(tmp_path / "dags")).dags["dbt_marts_daily"].task_dict
+    producer = marts["dbt_test"]
+    assert type(producer).__name__ == "DbtTestsOperator" and producer.trigger_rule == "all_done"
+    assert producer.lock and producer.lock == marts["dbt_build"].lock
+    assert producer.upstream_task_ids == {"fct_orders", "dim_customers", "wait_for_dbt_staging_daily"}
+    for task_id, (model, *_) in ACROSS.items():
+        assert type(marts[task_id]).__name__ == "DbtNodeSensor" and marts[task_id].producer == "dbt_test"
+        assert marts[task_id].upstream_task_ids == {model, "wait_for_dbt_staging_daily"}
 
-    # While another dbt holds the lock the test waits; it runs once the lock is free.
-    monkeypatch.syspath_prepend(str(dags))
-    support = importlib.import_module("orch_airflow_support")
-    ran = tmp_path / "ran"
-    waiting = support.DbtTestOperator(task_id="t", argv=["sh", "-c", f"date +%s.%N > {ran}"], cwd=str(tmp_path),
-                                      lock=str(tmp_path / "warehouse.duckdb.lock"))
-    with open(tmp_path / "warehouse.duckdb.lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        worker = threading.Thread(target=waiting.execute, args=({},))
-        worker.start()
-        worker.join(2)
-        assert worker.is_alive() and not ran.exists()
-        released = time.time()
-        fcntl.flock(held, fcntl.LOCK_UN)
-    worker.join(30)
-    assert float(ran.read_text()) >= released
-    failing = support.DbtTestOperator(task_id="t", argv=["sh", "-c", "exit 1"], cwd=str(tmp_path))
-    with pytest.raises(Exception, match="dbt exited with code 1"):
-        failing.execute({})
+    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__DAGS_FOLDER=str(tmp_path / "dags"),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+
+    def run(dag_id: str, day: str) -> dict[str, str]:
+        subprocess.run([str(BIN / "airflow"), "dags", "test", dag_id, day], check=False, env=env,
+                       capture_output=True, text=True, timeout=600)
+        with sqlite3.connect(tmp_path / "airflow.db") as db:
+            return dict(db.execute("SELECT t.task_id, t.state FROM task_instance t JOIN dag_run r ON "
+                                   "r.dag_id = t.dag_id AND r.run_id = t.run_id WHERE t.dag_id = ? "
+                                   "AND date(r.logical_date) = ?", (dag_id, day)))
+
+    for dag_id in DAGS[:2]:
+        assert set(run(dag_id, DAY).values()) == {"success"}, dag_id
+    before = len(_dbt_calls(calls))
+    tasks = run("dbt_marts_daily", DAY)
+    fails = "test_relationships_fct_orders_order_id__customer_id__ref_stg_customers_"
+    assert {task: tasks[task] for task in ACROSS} == {task: "failed" if task == fails else "success"
+                                                      for task in ACROSS}, tasks
+    assert tasks["dbt_test"] == "success" and tasks["fct_orders"] == "success", tasks
+    builds, tests = _dbt_calls(calls)[before:]
+    assert builds.startswith("build ") and tests.startswith("test --select ")
+    assert all(f"jaffle_shop.marts.{task.removeprefix('test_')}" in tests for task in ACROSS), tests
+
+    # fct_orders fails: its two tests are not run and end upstream_failed; the
+    # test of dim_customers, whose models are all built, still runs.
+    day = "2026-11-29"
+    for dag_id in DAGS[:2]:
+        assert set(run(dag_id, day).values()) == {"success"}, dag_id
+    before = len(_dbt_calls(calls))
+    with _model_sql(tmp_path / "jaffle_shop", "marts/fct_orders.sql", lambda _: "select * from not_a_table"):
+        tasks = run("dbt_marts_daily", day)
+    assert tasks["fct_orders"] == "failed" and tasks["dbt_test"] == "success", tasks
+    assert {task: tasks[task] for task in ACROSS} == {
+        task: "success" if model == "dim_customers" else "upstream_failed" for task, (model, *_) in ACROSS.items()}
+    builds, tests = _dbt_calls(calls)[before:]
+    assert tests.split(" --project-dir")[0] == (
+        "test --select jaffle_shop.marts.relationships_dim_customers_customer_id__customer_id__ref_stg_orders_")
 
 
 def test_per_model_tasks_on_duckdb_share_a_pool_of_one_slot(tmp_path):

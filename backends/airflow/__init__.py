@@ -310,6 +310,8 @@ class _Producer:
     selects: dict[str, str] = attrs.Factory(dict)
     assets: set[str] = attrs.Factory(set)
     lock: dict[str, object] = attrs.Factory(dict)
+    #: a tests producer's: selector -> the tasks whose success it needs
+    needs: dict[str, list[str]] = attrs.Factory(dict)
 
 
 class _DagFile:
@@ -338,6 +340,8 @@ class _DagFile:
         self.test_task: dict[str, str] = {}
         # dbt_invocation=pipeline: one producer per dbt invocation the pipeline needs.
         self.producers: list[_Producer] = []
+        # ... and one `dbt test` of the tests that read other pipelines' models.
+        self.tests_producers: list[_Producer] = []
 
     # -- pieces --------------------------------------------------------------
 
@@ -724,14 +728,15 @@ class _DagFile:
                 var, task_id, producer, [check.key], self.dbt_argv("test", runner, [select]), None,
                 {**producer.lock, "doc_md": pyfmt.lit(f"dbt test {check.name} reads several assets; its result comes "
                                      "from the pipeline's dbt build once all are built.")}))
-        elif producer is not None and producer.lock:
-            # Its models are built by other pipelines' builds too: on a warehouse of
-            # one writer it takes its turn on the same lock as they do.
-            self.need("from orch_airflow_support import DbtTestOperator")
-            self.lines.append(f"{var} = " + self.prebuilt.name(pyfmt.call(
-                "DbtTestOperator", task_id=pyfmt.lit(task_id), argv=pyfmt.lit(self.dbt_argv("test", runner, [select])),
-                cwd=pyfmt.lit(runner.project_dir), **producer.lock, doc_md=pyfmt.lit(
-                    f"dbt test {check.name} reads assets of several pipelines; it runs once all are built."))))
+        elif producer is not None:
+            # It reads models of other pipelines: one `dbt test` of all such tests of
+            # this pipeline, after every model they read, rather than a dbt each.
+            tests = self.tests_producer_for(runner, producer.lock)
+            tests.selects[check.key] = select
+            self.lines.append(self.node_sensor(
+                var, task_id, tests, [check.key], self.dbt_argv("test", runner, [select]), None,
+                {**producer.lock, "doc_md": pyfmt.lit(f"dbt test {check.name} reads assets of several pipelines; "
+                                                      f"its result comes from {tests.task_id} once all are built.")}))
         else:
             self.lines.append(self.dbt_test_task(var, task_id, check, runner, select))
         ups = []
@@ -740,7 +745,42 @@ class _DagFile:
                 ups.append(last[key])
             elif self.owner_of.get(key) in sensors:
                 ups.append(sensors[self.owner_of[key]])
-        return var, sorted(set(ups))
+        ups = sorted(set(ups))
+        tests = self.tests_producer_of(check.key)
+        if tests is not None:
+            tests.needs[select] = ups
+        return var, ups
+
+    def tests_producer_for(self, runner: ir.DbtBuild, lock: dict[str, object]) -> _Producer:
+        for producer in self.tests_producers:
+            if (producer.runner.project_dir, producer.runner.profiles_dir, producer.runner.target,
+                    producer.lock) == (runner.project_dir, runner.profiles_dir, runner.target, lock):
+                return producer
+        task_id = self.unique_task_id("dbt_test")
+        producer = _Producer(task_id=task_id, var=self.names(task_id), runner=runner, variables=None, lock=lock)
+        self.tests_producers.append(producer)
+        return producer
+
+    def tests_producer_of(self, check: str) -> _Producer | None:
+        return next((p for p in self.tests_producers if check in p.selects), None)
+
+    def tests_producer_task(self, producer: _Producer) -> str:
+        self.need("from orch_airflow_support import DbtTestsOperator")
+        lit = pyfmt.lit
+        kw: dict[str, object] = {
+            "task_id": lit(producer.task_id),
+            "argv": lit(self.dbt_argv("test", producer.runner, selection.cover(
+                self.project.dbt_project(producer.runner.project_dir), producer.selects, cautious=True))),
+            "tests": lit(producer.needs),
+            "cwd": lit(producer.runner.project_dir),
+            "results_dir": lit(self.results_dir(producer.runner)),
+        }
+        kw.update(self.stale_kwarg())
+        kw.update(producer.lock)
+        kw["retries"] = lit(0)
+        kw["doc_md"] = lit(f"One `dbt test` of the {len(producer.selects)} tests of this pipeline that read "
+                           "assets of other pipelines; each test's task takes its result from it.")
+        return f"{producer.var} = {self.prebuilt.name(pyfmt.call('DbtTestsOperator', **kw))}"
 
     def dbt_test_task(self, var: str, task_id: str, check: ir.Check, runner: ir.DbtBuild, select: str) -> str:
         command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
@@ -868,6 +908,9 @@ class _DagFile:
             var, ups = self.multi_asset_check(check, last, sensors)
             body.append(self.lines.pop())
             edges.append(_edge(ups, var))
+        for producer in self.tests_producers:
+            body.append(self.tests_producer_task(producer))
+            edges.append(_edge(sorted({u for ups in producer.needs.values() for u in ups}), producer.var))
         downstream: dict[str, list[str]] = {}
         for down in p.assets:
             for up in self.assets[down].upstream:

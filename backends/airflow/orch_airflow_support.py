@@ -374,23 +374,6 @@ def _run_dbt(argv: list[str], cwd: str, dbt_vars: str | None, log) -> int:
     return subprocess.run(argv, check=False, cwd=cwd, env=dbt_environment()).returncode
 
 
-class DbtTestOperator(BaseOperator):
-    """A dbt test of models that several pipelines build: run on a worker once all
-    are built, in turn with the builds when the warehouse admits one writer."""
-
-    def __init__(self, *, argv: list[str], cwd: str, lock: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.argv = list(argv)
-        self.cwd = cwd
-        self.lock = lock
-
-    def execute(self, context) -> None:
-        with single_writer(self.lock, self.log):
-            code = _run_dbt(self.argv, self.cwd, None, self.log)
-        if code != 0:
-            raise AirflowException(f"dbt exited with code {code}")
-
-
 class DbtNodeSensor(BaseSensorOperator):
     """One dbt model's task: its state is dbt's result for the model and its tests.
 
@@ -606,6 +589,46 @@ class DbtBuildOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
+
+
+class DbtTestsOperator(DbtBuildOperator):
+    """The dbt tests of a pipeline that read models other pipelines build: one
+    `dbt test` of them all once every model they read is done, each test's
+    result published for its own task as the producer does.
+
+    It runs whatever its upstream tasks ended in, and tests only what was built:
+    a test whose models did not all succeed is left out, and its task ends
+    upstream_failed, as Airflow decides by the task's own upstream.
+    """
+
+    def __init__(self, *, tests: dict[str, list[str]], **kwargs):
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        # selector -> the tasks that must have succeeded before it can be judged
+        self.tests = {selector: list(tasks) for selector, tasks in tests.items()}
+        # No asset of its own: a test updates no table.
+        self.outlets = []
+
+    def execute(self, context):
+        ti = context["ti"]
+        tasks = sorted({task for tasks in self.tests.values() for task in tasks})
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=tasks, run_ids=[ti.run_id]).get(ti.run_id, {})
+        ready = [selector for selector, needs in self.tests.items()
+                 if all(states.get(task) == "success" for task in needs)]
+        if not ready:
+            self.log.info("None of the %s tests has all its models built; nothing to test", len(self.tests))
+            return None
+        if len(ready) < len(self.tests):
+            self.log.info("%s of %s tests have all their models built; testing those", len(ready), len(self.tests))
+            self.argv = _with_selection(self.argv, ready)
+        return super().execute(context)
+
+
+def _with_selection(argv: list[str], selectors: list[str]) -> list[str]:
+    """`argv` with its `--select` list replaced by `selectors`."""
+    start = argv.index("--select") + 1
+    end = next((i for i in range(start, len(argv)) if argv[i].startswith("--")), len(argv))
+    return [*argv[:start], *selectors, *argv[end:]]
 
 
 def _touch_until(path: str, stop: threading.Event, every: float) -> None:
