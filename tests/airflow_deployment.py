@@ -119,12 +119,22 @@ class Deployment:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.home.glob("*.log")))
 
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(f"{self.url}/api/v2{path}", method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"{}")
+    def api(self, method: str, path: str, body: dict | None = None, attempts: int = 5) -> dict:
+        """One REST call. The metadata database is SQLite: while many task processes
+        write to it, a request's write can fail on its lock and the API answers
+        500 (its transaction rolled back), so a server error is tried again."""
+        for attempt in range(attempts):
+            request = urllib.request.Request(f"{self.url}/api/v2{path}", method=method,
+                                             data=json.dumps(body).encode() if body is not None else None,
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as error:
+                if error.code < 500 or attempt == attempts - 1:
+                    raise
+            time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     def db(self, sql: str, *params) -> list[tuple]:
         with sqlite3.connect(self.home / "airflow.db") as db:
@@ -147,7 +157,17 @@ class Deployment:
     def trigger(self, dag_id: str, logical_date: str) -> str:
         """Start a run for `logical_date`; its run id."""
         self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
-        return self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})["dag_run_id"]
+        try:
+            return self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date})["dag_run_id"]
+        except urllib.error.HTTPError as error:
+            # A retried request whose first attempt did create the run (its answer was lost).
+            if error.code != 409:
+                raise
+            runs = self.api("GET", f"/dags/{dag_id}/dagRuns?logical_date_gte={quote(logical_date)}"
+                                   f"&logical_date_lte={quote(logical_date)}")["dag_runs"]
+            if len(runs) != 1:
+                raise
+            return runs[0]["dag_run_id"]
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> tuple[str, dict[str, str]]:
         """Wait, with a bound, for a run to finish: (run state, task id -> final state)."""
