@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -123,6 +124,48 @@ def test_disabled_nodes_are_skipped(small_manifest, write_manifest):
     uid = add_model(small_manifest, "off", config={"enabled": False})
     project, _ = build([str(write_manifest(small_manifest))], BuildOptions())
     assert uid not in project.asset_map()
+
+
+def test_a_dependency_on_a_disabled_model_is_left_out_with_a_warning():
+    """dbt-metabase's fixture, made by `dbt parse`: an exposure depends on a model
+    that is disabled, whose tests dbt disabled with it. dbt accepts it; so does orch."""
+    project, diagnostics = build([str(corpus("dbt-metabase_manifest-v11-disabled"))], BuildOptions())
+    assert not [d for d in diagnostics if d.is_error], diagnostics
+    warned = {(d.span.unique_id, d.message) for d in diagnostics if d.code is Code.DISABLED_DEPENDENCY}
+    assert warned == {
+        ("exposure.sandbox.orders",
+         "exposure.sandbox.orders depends on model.sandbox.orders, which is disabled: that dependency is left out"),
+        ("model.sandbox.orders",
+         "model.sandbox.orders is disabled: its 10 tests (accepted_values_orders_status__placed__shipped__completed"
+         "__return_pending__returned, not_null_orders_amount, not_null_orders_bank_transfer_amount and 7 more) "
+         "are left out"),
+    }
+    assets = project.asset_map()
+    assert "model.sandbox.orders" not in assets
+    assert assets["exposure.sandbox.orders"].upstream == ()
+    assert not [c for c in project.checks if "orders_order_id" in c.key and "stg_" not in c.key]
+
+
+def test_an_enabled_test_of_a_disabled_model_is_left_out(example_manifest, write_manifest):
+    """A test still enabled that reads a disabled model (a relationships test to it)
+    is left out whole, not run against its other model alone."""
+    manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
+    dim = "model.jaffle_shop.dim_customers"
+    manifest["disabled"] = {dim: [dict(manifest["nodes"].pop(dim), config={"enabled": False})]}
+    for uid in [u for u, n in manifest["nodes"].items() if n.get("attached_node") == dim]:
+        del manifest["nodes"][uid]  # dbt disables a model's own tests with it
+    project, diagnostics = build([str(write_manifest(manifest))], BuildOptions())
+    assert not [d for d in diagnostics if d.is_error], diagnostics
+    relationships = next(u for u in manifest["nodes"] if u.startswith("test.jaffle_shop.relationships_fct_orders"))
+    assert relationships not in {c.key for c in project.checks}
+    assert "model.jaffle_shop.fct_orders" in {c.asset for c in project.checks}  # its own tests stay
+    messages = [(d.span.unique_id, d.message) for d in diagnostics if d.code is Code.DISABLED_DEPENDENCY]
+    assert (dim, f"{dim} is disabled: its 1 test (relationships_fct_orders_customer_id__customer_id__ref_dim_"
+                 "customers_) is left out") in messages, messages
+    # The exposure that read it keeps its other model, and says what it lost.
+    assert project.asset_map()["exposure.jaffle_shop.revenue_dashboard"].upstream == ("model.jaffle_shop.fct_orders",)
+    assert ("exposure.jaffle_shop.revenue_dashboard", "exposure.jaffle_shop.revenue_dashboard depends on "
+            f"{dim}, which is disabled: that dependency is left out") in messages
 
 
 def test_versioned_models_get_distinct_names():

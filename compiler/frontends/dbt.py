@@ -246,6 +246,8 @@ class _Lowering:
         self.engine = engine if isinstance(engine, str) and engine else None
         self.diagnostics: list[Diagnostic] = []
         self.nodes: dict[str, dict] = {}
+        self.disabled: set[str] = set()
+        self._disabled_tests: list[tuple[str, str]] = []
         for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries"):
             for uid, node in _as_dict(manifest.get(section)).items():
                 problem = node_problem(node)
@@ -254,7 +256,16 @@ class _Lowering:
                                                   self.where(uid)))
                 elif _enabled(node):
                     self.nodes[uid] = node
+                else:
+                    self.disabled.add(uid)
+                    if node.get("resource_type") == "test" and isinstance(node.get("attached_node"), str):
+                        self._disabled_tests.append((uid, node["attached_node"]))
+        # dbt keeps disabled nodes apart, under their unique_id; a node may
+        # still depend on one (an exposure on a disabled model), which dbt accepts.
+        self.disabled.update(uid for uid in _as_dict(manifest.get("disabled")) if uid not in self.nodes)
         self._resolved: dict[str, tuple[str, ...]] = {}
+        # test -> a disabled node it reads: such a test is left out whole.
+        self._reads_disabled: dict[str, str] = {}
 
     def where(self, uid: str) -> ir.Location:
         return ir.Location(path=self.path, unique_id=uid)
@@ -280,11 +291,19 @@ class _Lowering:
             return self._resolved[uid]
         out: list[str] = []
         for dep in self.depends_on(uid):
-            if dep not in self.nodes:
+            if dep not in self.nodes and dep in self.disabled:
+                if self.nodes[uid].get("resource_type") == "test":
+                    self._reads_disabled.setdefault(uid, dep)
+                else:
+                    self.diagnostics.append(warning(
+                        Code.DISABLED_DEPENDENCY,
+                        f"{uid} depends on {dep}, which is disabled: that dependency is left out",
+                        self.where(uid)))
+            elif dep not in self.nodes:
                 self.diagnostics.append(
                     error(
                         Code.DANGLING_REFERENCE,
-                        f"{uid} depends on {dep}, which is not in the manifest (or is disabled)",
+                        f"{uid} depends on {dep}, which is not in the manifest",
                         self.where(uid),
                     )
                 )
@@ -596,6 +615,8 @@ class _Lowering:
         if isinstance(attached, str) and attached in targets:
             targets.remove(attached)
             targets.insert(0, attached)
+        if uid in self._reads_disabled:
+            return None
         targets = [t for t in targets if t in assets]
         if not targets:
             return None
@@ -652,6 +673,7 @@ class _Lowering:
                 assets[check.asset].runner is not None or assets[check.asset].kind is ir.AssetKind.SOURCE
             ):
                 checks.append(check)
+        self._warn_tests_of_disabled()
         metadata = _as_dict(self.manifest.get("metadata"))
         name = metadata.get("project_name")
         if not isinstance(name, str) or not name:
@@ -663,6 +685,23 @@ class _Lowering:
             diagnostics=tuple(self.diagnostics),
             dbt_projects=tuple(p for p in [self.dbt_project()] if p is not None),
         )
+
+    def _warn_tests_of_disabled(self) -> None:
+        """One warning per disabled node whose tests are left out: those dbt
+        disabled with it, and enabled ones that still read it."""
+        left_out: dict[str, list[str]] = {}
+        for uid, attached in self._disabled_tests:
+            if attached in self.disabled:
+                left_out.setdefault(attached, []).append(uid)
+        for uid, dep in self._reads_disabled.items():
+            left_out.setdefault(dep, []).append(uid)
+        for dep, tests in sorted(left_out.items()):
+            names = sorted(str(_as_dict(self.nodes.get(t)).get("name") or t.split(".")[-2]) for t in tests)
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            self.diagnostics.append(warning(
+                Code.DISABLED_DEPENDENCY,
+                f"{dep} is disabled: its {len(tests)} test{'s' if len(tests) != 1 else ''} ({shown}) "
+                f"{'are' if len(tests) != 1 else 'is'} left out", self.where(dep)))
 
     def _close_over_inputs(self, all_assets: Mapping[str, ir.Asset], selected: set[str]) -> dict[str, ir.Asset]:
         """Selected assets plus what they read; unselected inputs lose their runner."""
