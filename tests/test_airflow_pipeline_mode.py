@@ -36,7 +36,7 @@ DAGS = ("dbt_seeds_daily", "dbt_staging_daily", "dbt_marts_daily")
 DAY = "2026-11-28"
 
 
-def _compiled_example(home: Path, mode: str = "pipeline", edit=None) -> tuple[dict, Path]:
+def _compiled_example(home: Path, mode: str = "pipeline", edit=None, options=()) -> tuple[dict, Path]:
     """The example copied to `home` (and changed by `edit(project)`), compiled into
     home/dags (in `mode`), with a dbt that writes one line per invocation to home/dbt-calls."""
     project = home / "jaffle_shop"
@@ -54,7 +54,8 @@ def _compiled_example(home: Path, mode: str = "pipeline", edit=None) -> tuple[di
         "compile", str(project / "target" / "manifest.json"), "--target", "airflow", "--out", str(home / "build"),
         "--profiles-dir", str(project), "-O", f"dbt_executable={dbt}", "-O", f"dbt_invocation={mode}",
         "-O", "retries=0", "-O", "critical_retries=0", "-O", "sensor_timeout_seconds=60",
-        "-O", "sensor_poke_seconds=3", "-O", "dbt_stale_seconds=10", env={"ORCH_CACHE_DIR": str(home / "cache")},
+        "-O", "sensor_poke_seconds=3", "-O", "dbt_stale_seconds=10", *options,
+        env={"ORCH_CACHE_DIR": str(home / "cache")},
     )
     assert result.returncode == 0, result.stderr
     (home / "build" / "airflow").rename(home / "dags")
@@ -100,6 +101,7 @@ def test_the_dag_has_one_producer_and_a_task_per_model(tmp_path):
     # dim_customers reads no partition, fct_orders does: one build still serves both.
     assert "jaffle_shop.marts.dim_customers" in marts and "jaffle_shop.marts.fct_orders" in marts
     assert marts.count("DbtNodeSensor(") == 3  # two models and the test that reads both
+    assert "deadline=DeadlineAlert(" in marts  # its completion SLA, by default
     assert "BashOperator" not in marts
     assert "wait_for_dbt_staging_daily >> dbt_build" in marts
 
@@ -191,6 +193,7 @@ def test_a_blocking_check_inside_one_build_is_a_warning(example_manifest, tmp_pa
     (("-O", "dbt_invocation=task"), "dbt_invocation='task' must be model or pipeline"),
     (("-O", "dbt_invocation=pipeline", "-O", "dbt_command=run"), "it needs dbt_command=build"),
     (("-O", "dbt_invocation=pipeline", "-O", "dbt_results_dir=relative/dir"), "must be an absolute path"),
+    (("-O", "deadlines=no"), "deadlines='no' must be true or false"),
 ])
 def test_bad_pipeline_options_are_refused_and_write_nothing(example_manifest, tmp_path, options, message):
     result = orch("compile", str(example_manifest), "--target", "airflow", "--out", str(tmp_path / "out"), *options)
@@ -201,8 +204,13 @@ def test_bad_pipeline_options_are_refused_and_write_nothing(example_manifest, tm
 
 
 def test_pipeline_mode_runs_under_airflow_dags_test(tmp_path):
-    """Where no triggerer runs them, the model tasks poke the producer's results instead."""
-    env, calls = _compiled_example(tmp_path)
+    """Where no triggerer runs them, the model tasks poke the producer's results instead.
+
+    Compiled with deadlines=false, which `airflow dags test` 3.3.2 needs: it ends
+    with a traceback for a DAG with a deadline (apache/airflow#73428).
+    """
+    env, calls = _compiled_example(tmp_path, options=("-O", "deadlines=false"))
+    assert not [p.name for p in (tmp_path / "dags").glob("*.py") if "DeadlineAlert" in p.read_text()]
     env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__DAGS_FOLDER=str(tmp_path / "dags"),
                AIRFLOW__CORE__LOAD_EXAMPLES="False")
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
@@ -211,10 +219,9 @@ def test_pipeline_mode_runs_under_airflow_dags_test(tmp_path):
                              capture_output=True, text=True, timeout=600)
         with sqlite3.connect(tmp_path / "airflow.db") as db:
             states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (dag_id,)))
-        # `airflow dags test` 3.3.2 exits 1 after a successful run of a DAG with a
-        # deadline (apache/airflow#73428), so success is read from the task states.
         events = _asset_events(tmp_path, dag_id)
         assert states and set(states.values()) == {"success"}, (dag_id, states, run.stdout[-3000:])
+        assert run.returncode == 0 and "Traceback" not in run.stderr, (dag_id, run.stderr[-3000:])
         # Every model's table updated, once, by the build that made it.
         assert events == sorted(("dbt_build", uri) for uri in BUILT[dag_id]), (dag_id, events)
     invocations = _dbt_calls(calls)

@@ -49,6 +49,7 @@ OPTIONS = {
     "dbt_stale_seconds": "120",
     "start_date": "2025-01-01",
     "catchup": "false",
+    "deadlines": "true",
     "max_active_runs": "1",
     "retries": "1",
     "critical_retries": "3",
@@ -181,8 +182,9 @@ class AirflowBackend(Backend):
         if self.option("dbt_results_dir") and not os.path.isabs(self.option("dbt_results_dir")):
             problems.append(f"dbt_results_dir={self.option('dbt_results_dir')!r} must be an absolute path, "
                             "as the workers and the triggerer see it")
-        if self.option("catchup").lower() not in ("true", "false"):
-            problems.append(f"catchup={self.option('catchup')!r} must be true or false")
+        for key in ("catchup", "deadlines"):
+            if self.option(key).lower() not in ("true", "false"):
+                problems.append(f"{key}={self.option(key)!r} must be true or false")
         try:
             date.fromisoformat(self.option("start_date"))
         except ValueError:
@@ -841,7 +843,10 @@ class _DagFile:
             + f", 'retry_delay': {_duration(self.b.int_option('retry_delay_minutes') * 60)}}}",
             f"doc_md={self.doc()!r}",
         ]
-        if p.sla is not None and p.sla.complete_within.total_seconds() > 0:
+        # deadlines=false: `airflow dags test` 3.3.2 cannot run a DAG with a deadline
+        # (apache/airflow#73428); the scheduler can.
+        if (p.sla is not None and p.sla.complete_within.total_seconds() > 0
+                and self.b.option("deadlines").lower() == "true"):
             self.need("from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback")
             sla = _human(p.sla.complete_within.total_seconds())
             kwargs = {"pipeline": p.name, "sla": sla, "critical": p.sla.critical}
