@@ -8,10 +8,13 @@ can express:
 - the assets each runs, and the pipeline (DAG / tagged schedule) that runs them;
 - each pipeline's schedule (cron aliases spelled out, with the timezone);
 - edges between assets of one pipeline;
-- reads across pipelines, as (upstream asset, reading pipeline): Airflow waits
-  for another DAG with one sensor per upstream DAG, so this is the finest
-  cross-pipeline grain both sides have;
-- checks, by their IR id, with the assets each one reads.
+- reads across pipelines, as (upstream asset, reading pipeline), by its assets
+  and by its checks: Airflow waits for another DAG with one sensor per
+  upstream DAG, so this is the finest cross-pipeline grain both sides have;
+- checks, by their IR id, with the assets each one reads. A table that no
+  pipeline builds (a source) is waited for by neither platform and is left
+  out; a check after a sensor reads, of the tables the sensor waits for, those
+  the DAG's `ORCH_LINEAGE` says it reads, and only if the sensor waits for them.
 
 Assets are named by their IR keys: Dagster keeps them in `orch/unique_id`
 metadata, the Airflow files in their `ORCH_LINEAGE` table.
@@ -111,12 +114,25 @@ def read_airflow(folder: str) -> dict:
                     edges.add((up, key))
                 else:
                     cross.add((up, dag_id))
+        # What the DAG reads from others: every table its sensors wait for, be it
+        # for a model or for a test that reads models of several pipelines.
+        for task in dag.tasks:
+            if getattr(task, "external_dag_id", None):
+                other = lineage.get(task.external_dag_id, {}).get("assets", {})
+                cross.update((other.get(ext, f"{task.external_dag_id}.{ext}"), dag_id)
+                             for ext in task.external_task_ids or ())
+        reads_outside = lin.get("reads_outside", {})
         for check, task_id in lin["checks"].items():
             task = dag.task_dict.get(task_id)
             if task is None:
                 problems.append(f"DAG {dag_id}: check {check} is said to run in task {task_id}, which the DAG lacks")
                 continue
-            reads = {task_key[task_id]} if task_id in task_key else {k for k, _ in nearest(task, set())}
+            if task_id in task_key:
+                reads = {task_key[task_id]}
+            else:
+                # Through a sensor, only the tables the check reads among those it waits for.
+                wanted = set(reads_outside.get(check, ()))
+                reads = {k for k, other in nearest(task, set()) if other is None or k in wanted}
             checks[check] = sorted(reads)
     return {"problems": problems, "pipelines": pipelines, "assets": assets, "edges": sorted(edges),
             "cross": sorted(cross), "checks": checks}
@@ -173,24 +189,36 @@ def read_dagster(folder: str) -> dict:
     for check_key in graph.asset_check_keys:
         spec = graph.get_check_spec(check_key)
         check = (spec.metadata or {}).get("orch/unique_id") or f"{uid[check_key.asset_key]}:{check_key.name}"
-        reads = {uid[check_key.asset_key]} | {uid[d.asset_key] for d in spec.additional_deps}
-        checks[check] = sorted(reads)
+        # A table no pipeline builds (a source) is waited for by neither platform.
+        also = {d.asset_key for d in spec.additional_deps if d.asset_key in runs}
+        checks[check] = sorted({uid[check_key.asset_key]} | {uid[k] for k in also})
+        mine = assets.get(uid[check_key.asset_key])
+        if mine is not None:
+            # A check reading a table of another pipeline makes its pipeline read it.
+            cross.update((uid[k], mine) for k in also if assets.get(uid[k]) not in (None, mine))
     return {"problems": problems, "pipelines": pipelines, "assets": assets, "edges": sorted(edges),
             "cross": sorted(cross), "checks": checks}
 
 
 def read(platform: str, folder: str) -> dict:
     """One side, loaded by its platform in a child process."""
-    if not os.path.isdir(folder):
-        raise UnreadableOutput(f"{folder}: no such folder (compile with --target {platform} first)")
+    return read_many(platform, [folder])[0]
+
+
+def read_many(platform: str, folders: list[str]) -> list[dict]:
+    """Each folder's side, loaded one after another by its platform in one child process."""
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise UnreadableOutput(f"{folder}: no such folder (compile with --target {platform} first)")
     env = dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="False", ORCH_DUCKDB_DATABASE=":memory:")
-    child = subprocess.run([sys.executable, "-m", "compiler.parity", platform, os.path.abspath(folder)],
+    child = subprocess.run([sys.executable, "-m", "compiler.parity", platform, *map(os.path.abspath, folders)],
                            capture_output=True, text=True, env=env, check=False)
-    lines = child.stdout.strip().splitlines()
-    if child.returncode != 0 or not lines:
+    lines = [line for line in child.stdout.splitlines() if line.startswith(_RESULT)]
+    if child.returncode != 0 or len(lines) != len(folders):
         tail = (child.stderr or child.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise UnreadableOutput(f"{folder}: {platform} could not load it: {tail[0]}")
-    return json.loads(lines[-1])
+        where = folders[len(lines)] if len(lines) < len(folders) else folders[-1]
+        raise UnreadableOutput(f"{where}: {platform} could not load it: {tail[0]}")
+    return [json.loads(line[len(_RESULT):]) for line in lines]
 
 
 # -- comparing ----------------------------------------------------------------------------------------
@@ -231,11 +259,26 @@ def summary(side: dict) -> str:
             f"{len(side['cross'])} cross-pipeline reads, {len(side['checks'])} checks")
 
 
+# Marks the child's result lines among whatever the platforms print.
+_RESULT = "orch-parity-result "
+
+
 def _child() -> int:
-    platform, folder = sys.argv[1], sys.argv[2]
+    platform, folders = sys.argv[1], sys.argv[2:]
     reader = {"airflow": read_airflow, "dagster": read_dagster}[platform]
-    result = reader(folder)
-    sys.stdout.write("\n" + json.dumps(result) + "\n")
+    for folder in folders:
+        before = set(sys.modules)
+        result = reader(folder)
+        sys.stdout.write("\n" + _RESULT + json.dumps(result) + "\n")
+        sys.stdout.flush()
+        # The next folder's modules have the same names (orch_definitions,
+        # orch_airflow_support): forget this one's.
+        for name in set(sys.modules) - before:
+            module_file = getattr(sys.modules[name], "__file__", None) or ""
+            if module_file.startswith(folder + os.sep):
+                del sys.modules[name]
+        if folder in sys.path:
+            sys.path.remove(folder)
     return 0
 
 

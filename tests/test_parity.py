@@ -45,6 +45,29 @@ def test_the_dbt_example_means_the_same(example_manifest, tmp_path):
     assert doc["airflow"]["pipelines"]["dbt_marts_daily"] == ["0 0 * * *", "UTC"]
 
 
+def test_every_corpus_manifest_means_the_same_on_both_platforms(tmp_path):
+    """Every public manifest of v7 or later, compiled to both platforms and read back
+    through both (one child process per platform for the lot): no difference."""
+    from compiler import parity
+    from compiler.cli import main
+    from tests.test_airflow import SUPPORTED
+
+    outs = []
+    for manifest in SUPPORTED:
+        out = tmp_path / manifest.name.removesuffix(".json.gz")
+        assert main(["compile", str(manifest), "-t", "airflow", "-t", "dagster", "-o", str(out),
+                     "-O", "conn_id=wh"]) == 0, manifest.name
+        outs.append(out)
+    airflow = parity.read_many("airflow", [str(out / "airflow") for out in outs])
+    dagster = parity.read_many("dagster", [str(out / "dagster") for out in outs])
+    differences = {out.name: found for out, a, b in zip(outs, airflow, dagster, strict=True)
+                   if (found := parity.compare(a, b))}
+    assert differences == {}
+    # Not vacuous: the corpus has tests across pipelines and reads between them.
+    assert sum(len(a["cross"]) for a in airflow) > 100
+    assert any(len(reads) > 1 for a in airflow for reads in a["checks"].values())
+
+
 def test_a_removed_edge_and_a_changed_schedule_are_reported_exactly(specs, tmp_path):
     out = _compile([specs / "marts.orch"], tmp_path / "out")
     dag = out / "airflow" / "marts_daily.py"

@@ -340,6 +340,8 @@ class _DagFile:
         # check id -> task that runs it; an asset's own freshness target is "<key>#freshness".
         self.check_tasks: dict[str, str] = {}
         self.test_task: dict[str, str] = {}
+        # check id -> the assets of other pipelines it reads, each waited for by a sensor.
+        self.check_reads_outside: dict[str, list[str]] = {}
         # dbt_invocation=pipeline: one producer per dbt invocation the pipeline needs.
         self.producers: list[_Producer] = []
         # ... and one `dbt test` of the tests that read other pipelines' models.
@@ -747,6 +749,7 @@ class _DagFile:
                 ups.append(last[key])
             elif self.owner_of.get(key) in sensors:
                 ups.append(sensors[self.owner_of[key]])
+                self.check_reads_outside.setdefault(check.key, []).append(key)
         ups = sorted(set(ups))
         tests = self.tests_producer_of(check.key)
         if tests is not None:
@@ -989,6 +992,10 @@ class _DagFile:
                    "checks": dict(sorted(checks.items()))}
         if self.producers:
             lineage["builds"] = sorted(producer.task_id for producer in self.producers)
+        if self.check_reads_outside:
+            # A sensor waits for every table its DAG reads from one upstream DAG;
+            # a check after it reads only these of them.
+            lineage["reads_outside"] = {k: sorted(v) for k, v in sorted(self.check_reads_outside.items())}
         return lineage
 
 
