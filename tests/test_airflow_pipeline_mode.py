@@ -210,7 +210,7 @@ def test_pipeline_mode_runs_under_airflow_dags_test(tmp_path):
     with a traceback for a DAG with a deadline (apache/airflow#73428).
     """
     env, calls = _compiled_example(tmp_path, options=("-O", "deadlines=false"))
-    assert not [p.name for p in (tmp_path / "dags").glob("*.py") if "DeadlineAlert" in p.read_text()]
+    assert not [p.name for p in (tmp_path / "dags").glob("*.py") if "deadline=DeadlineAlert(" in p.read_text()]
     env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__DAGS_FOLDER=str(tmp_path / "dags"),
                AIRFLOW__CORE__LOAD_EXAMPLES="False")
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
