@@ -628,13 +628,17 @@ class _DagFile:
         kw.update(extra)
         return f"{var} = {self.prebuilt.name(pyfmt.call('DbtNodeSensor', **kw))}"
 
-    def producer_task(self, producer: _Producer) -> str:
-        self.need("from orch_airflow_support import DbtBuildOperator")
+    def producer_task(self, producer: _Producer, verb: str = "build", operator: str = "DbtBuildOperator",
+                      extra: Mapping[str, object] | None = None, doc: str | None = None) -> str:
+        """The task of one dbt invocation whose node results other tasks take: the
+        pipeline's `dbt build`, or its `dbt test` of the tests across pipelines."""
+        self.need(f"from orch_airflow_support import {operator}")
         lit = pyfmt.lit
         kw: dict[str, object] = {
             "task_id": lit(producer.task_id),
-            "argv": lit(self.dbt_argv("build", producer.runner, selection.cover(
+            "argv": lit(self.dbt_argv(verb, producer.runner, selection.cover(
                 self.project.dbt_project(producer.runner.project_dir), producer.selects, cautious=True))),
+            **(extra or {}),
             "cwd": lit(producer.runner.project_dir),
             "results_dir": lit(self.results_dir(producer.runner)),
         }
@@ -642,11 +646,11 @@ class _DagFile:
             kw["dbt_vars"] = lit(producer.variables)
         kw.update(self.stale_kwarg())
         kw.update(producer.lock)
-        # A retry would build every model again under tasks that already ended.
+        # A retry would run every node again under tasks that already ended.
         kw["retries"] = lit(0)
-        kw["doc_md"] = lit(f"One `dbt build` of the {len(producer.assets)} dbt assets of this pipeline; "
-                           "each asset's task takes its result from it.")
-        return f"{producer.var} = {self.prebuilt.name(pyfmt.call('DbtBuildOperator', **kw))}"
+        kw["doc_md"] = lit(doc or f"One `dbt build` of the {len(producer.assets)} dbt assets of this pipeline; "
+                                  "each asset's task takes its result from it.")
+        return f"{producer.var} = {self.prebuilt.name(pyfmt.call(operator, **kw))}"
 
     def stale_kwarg(self) -> dict[str, object]:
         stale = self.b.int_option("dbt_stale_seconds")
@@ -770,22 +774,10 @@ class _DagFile:
         return next((p for p in self.tests_producers if check in p.selects), None)
 
     def tests_producer_task(self, producer: _Producer) -> str:
-        self.need("from orch_airflow_support import DbtTestsOperator")
-        lit = pyfmt.lit
-        kw: dict[str, object] = {
-            "task_id": lit(producer.task_id),
-            "argv": lit(self.dbt_argv("test", producer.runner, selection.cover(
-                self.project.dbt_project(producer.runner.project_dir), producer.selects, cautious=True))),
-            "tests": lit(producer.needs),
-            "cwd": lit(producer.runner.project_dir),
-            "results_dir": lit(self.results_dir(producer.runner)),
-        }
-        kw.update(self.stale_kwarg())
-        kw.update(producer.lock)
-        kw["retries"] = lit(0)
-        kw["doc_md"] = lit(f"One `dbt test` of the {len(producer.selects)} tests of this pipeline that read "
-                           "assets of other pipelines; each test's task takes its result from it.")
-        return f"{producer.var} = {self.prebuilt.name(pyfmt.call('DbtTestsOperator', **kw))}"
+        return self.producer_task(
+            producer, "test", "DbtTestsOperator", {"tests": pyfmt.lit(producer.needs)},
+            f"One `dbt test` of the {len(producer.selects)} tests of this pipeline that read "
+            "assets of other pipelines; each test's task takes its result from it.")
 
     def dbt_test_task(self, var: str, task_id: str, check: ir.Check, runner: ir.DbtBuild, select: str) -> str:
         command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
