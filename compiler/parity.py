@@ -85,6 +85,12 @@ def read_airflow(folder: str) -> dict:
         # reading what the build waited for.
         builds = set(lin.get("builds", ()))
 
+        def waits_for(sensor) -> set[tuple[str, str]]:
+            """(asset key, its DAG) of each task of another DAG that a sensor waits for."""
+            other = lineage.get(sensor.external_dag_id, {}).get("assets", {})
+            return {(other.get(ext, f"{sensor.external_dag_id}.{ext}"), sensor.external_dag_id)
+                    for ext in sensor.external_task_ids or ()}
+
         def nearest(task, seen, task_key=task_key, builds=builds) -> set[tuple[str, str | None]]:
             """Asset keys right upstream of a task, seen through sensors, checks and gates:
             (key, None) in this DAG, (key, other DAG) through a sensor."""
@@ -96,9 +102,7 @@ def read_airflow(folder: str) -> dict:
                 if up.task_id in task_key:
                     out.add((task_key[up.task_id], None))
                 elif getattr(up, "external_dag_id", None):
-                    other = lineage.get(up.external_dag_id, {}).get("assets", {})
-                    for ext in up.external_task_ids or ():
-                        out.add((other.get(ext, f"{up.external_dag_id}.{ext}"), up.external_dag_id))
+                    out |= waits_for(up)
                 else:
                     out |= nearest(up, seen)
             return out
@@ -112,15 +116,11 @@ def read_airflow(folder: str) -> dict:
             for up, other in nearest(task, set()):
                 if other is None:
                     edges.add((up, key))
-                else:
-                    cross.add((up, dag_id))
         # What the DAG reads from others: every table its sensors wait for, be it
         # for a model or for a test that reads models of several pipelines.
         for task in dag.tasks:
             if getattr(task, "external_dag_id", None):
-                other = lineage.get(task.external_dag_id, {}).get("assets", {})
-                cross.update((other.get(ext, f"{task.external_dag_id}.{ext}"), dag_id)
-                             for ext in task.external_task_ids or ())
+                cross.update((key, dag_id) for key, _ in waits_for(task))
         reads_outside = lin.get("reads_outside", {})
         for check, task_id in lin["checks"].items():
             task = dag.task_dict.get(task_id)

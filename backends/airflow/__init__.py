@@ -729,6 +729,7 @@ class _DagFile:
         self.check_tasks[check.key] = task_id
         var = self.names(task_id)
         producer = self.producer_of(check.asset)
+        tests = None
         if producer is not None and all(key in producer.assets for key in check.also):
             # Every model it reads is in the same build, which runs the test too
             # (cautious selection takes a test once all its parents are selected).
@@ -755,7 +756,6 @@ class _DagFile:
                 ups.append(sensors[self.owner_of[key]])
                 self.check_reads_outside.setdefault(check.key, []).append(key)
         ups = sorted(set(ups))
-        tests = self.tests_producer_of(check.key)
         if tests is not None:
             tests.needs[select] = ups
         return var, ups
@@ -769,9 +769,6 @@ class _DagFile:
         producer = _Producer(task_id=task_id, var=self.names(task_id), runner=runner, variables=None, lock=lock)
         self.tests_producers.append(producer)
         return producer
-
-    def tests_producer_of(self, check: str) -> _Producer | None:
-        return next((p for p in self.tests_producers if check in p.selects), None)
 
     def tests_producer_task(self, producer: _Producer) -> str:
         return self.producer_task(
