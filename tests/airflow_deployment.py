@@ -84,7 +84,8 @@ class Deployment:
                 # The triggerer imports trigger classes by path: the DAGs folder,
                 # where orch writes its support module, must be on its import path.
                 env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(self.dags), env.get("PYTHONPATH")])))
-            with open(self.home / f"{name}.log", "wb") as log:
+            # Appended to: a restarted deployment keeps what the stopped one said.
+            with open(self.home / f"{name}.log", "ab") as log:
                 self.processes[name] = subprocess.Popen(
                     [str(BIN / "airflow"), *(a.format(port=self.port) for a in args)], env=env,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
