@@ -164,7 +164,8 @@ def test_rendered_commands_are_exactly_the_models_argv(compiled, example_manifes
     builds = [t.argv for dag in bag.dags.values() for t in dag.tasks if type(t).__name__ == "DbtBuildOperator"]
     selected = [s for argv in builds for s in argv[argv.index("--select") + 1:argv.index("--project-dir")]]
     for name in hostile:
-        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", project,
+        # dbt runs in the project folder (its cwd), wherever that is when it runs.
+        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", ".",
                 "--indirect-selection", "cautious")
         assert commands.get(argv) == project, name
         # Named once: by itself, or by its folder when the build takes the whole folder.
@@ -188,7 +189,7 @@ def test_rendered_commands_are_exactly_the_models_argv_per_model(example_manifes
     commands = {tuple(shlex.split(t.bash_command)): t.cwd for dag in bag.dags.values() for t in dag.tasks
                 if type(t).__name__ == "BashOperator"}
     for name in hostile:
-        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", str(project),
+        argv = ("dbt", "build", "--select", f"jaffle_shop.marts.{name}", "--project-dir", ".",
                 "--indirect-selection", "cautious")
         assert commands.get(argv) == str(project), name
     assert not (tmp_path / "PWNED").exists()

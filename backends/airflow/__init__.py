@@ -32,7 +32,7 @@ import attrs
 from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
-from compiler.codegen import format_python, python_header
+from compiler.codegen import format_python, in_project, project_dir_variables, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import schedule_label
 
@@ -290,9 +290,10 @@ class AirflowBackend(Backend):
         ids = {p.name: task_ids(p, assets) for p in project.pipelines}
         owner_of = project.pipeline_of()
         pipelines = {p.name: p for p in project.pipelines}
+        folders = project_dir_variables(project)
         files = []
         for pipeline in project.pipelines:
-            dag_file = _DagFile(self, project, pipeline, assets, ids, owner_of, pipelines, source)
+            dag_file = _DagFile(self, project, pipeline, assets, ids, owner_of, pipelines, source, folders)
             code = dag_file.render()
             files.append(OutputFile(path=f"{pipeline.name}.py", content=format_python(code, dag_file.prebuilt)))
         if project.pipelines:
@@ -317,7 +318,7 @@ class _Producer:
 
 
 class _DagFile:
-    def __init__(self, backend, project, pipeline, assets, ids, owner_of, pipelines, source):
+    def __init__(self, backend, project, pipeline, assets, ids, owner_of, pipelines, source, folders):
         self.b = backend
         self.project = project
         self.p: ir.Pipeline = pipeline
@@ -346,11 +347,25 @@ class _DagFile:
         self.producers: list[_Producer] = []
         # ... and one `dbt test` of the tests that read other pipelines' models.
         self.tests_producers: list[_Producer] = []
+        # project folder -> its environment variable; and -> its name in this file.
+        self.folder_variables: Mapping[str, str] = folders
+        self.folders: dict[str, str] = {}
 
     # -- pieces --------------------------------------------------------------
 
     def need(self, line: str) -> None:
         self.imports.add(line)
+
+    def folder(self, project_dir: str) -> str:
+        """The name under which this file holds where a project folder is, on the
+        machine that runs it (see `render`): tasks run there, and every path of
+        theirs inside the project is relative to it."""
+        project_dir = os.path.abspath(project_dir)
+        name = self.folders.get(project_dir)
+        if name is None:
+            self.need("import os")
+            name = self.folders[project_dir] = self.names(os.path.basename(project_dir) + "_dir")
+        return name
 
     def outlets(self, asset: ir.Asset) -> dict[str, object]:
         """The task's `outlets=` (its table as an Airflow Asset) as a layout node; none without a table."""
@@ -389,9 +404,11 @@ class _DagFile:
         return "".join(f"{k}={pyfmt.flat(v)}," for k, v in {**outlets, **self.common_task_kwargs(asset)}.items())
 
     def dbt_argv(self, verb: str, runner: ir.DbtBuild, selects: Sequence[str]) -> list[str]:
-        argv = [self.b.option("dbt_executable"), verb, "--select", *selects, "--project-dir", runner.project_dir]
+        # Every dbt task runs in its project folder (`cwd`), which may not be where
+        # orch compiled it: the project is "." to dbt.
+        argv = [self.b.option("dbt_executable"), verb, "--select", *selects, "--project-dir", "."]
         if runner.profiles_dir:
-            argv += ["--profiles-dir", runner.profiles_dir]
+            argv += ["--profiles-dir", in_project(runner.profiles_dir, runner.project_dir)]
         if runner.target:
             argv += ["--target", runner.target]
         if verb in ("build", "test"):
@@ -417,7 +434,7 @@ class _DagFile:
             command += " --vars " + shlex.quote(variables)
         return _not_a_template_path(command, _BASH_EXT)
 
-    def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: str | None,
+    def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: object | None,
              outlets: dict[str, object]) -> str:
         # Most tasks are this one statement; built as a layout node it is never
         # parsed back or handed to black (seconds at 10,000 models).
@@ -425,7 +442,7 @@ class _DagFile:
         lit = pyfmt.lit
         kw: dict[str, object] = {"task_id": lit(task_id), "bash_command": lit(command)}
         if cwd:
-            kw["cwd"] = lit(jinja_literal(cwd))
+            kw["cwd"] = cwd
         kw.update(outlets)
         kw.update(self.common_task_kwargs(asset))
         if isinstance(asset.runner, ir.DbtBuild):
@@ -514,7 +531,7 @@ class _DagFile:
             mode = self.b.option("dbt_command")
             if mode == "run" and asset.kind is ir.AssetKind.MODEL:
                 self.lines.append(self.bash(var, task_id, self.dbt_command("run", runner, asset), asset,
-                                            runner.project_dir, outlets))
+                                            self.folder(runner.project_dir), outlets))
                 test_id = self.unique_task_id(f"test_{task_id}")
                 self.test_task[asset.key] = test_id
                 test_var = self.names(test_id)
@@ -522,7 +539,7 @@ class _DagFile:
                 self.need("from airflow.providers.standard.operators.bash import BashOperator")
                 self.lines.append(
                     f"{test_var} = BashOperator(task_id={test_id!r}, bash_command={command!r}, "
-                    f"cwd={jinja_literal(runner.project_dir)!r}{_flat_kwargs(self.pool(asset))})"
+                    f"cwd={self.folder(runner.project_dir)}{_flat_kwargs(self.pool(asset))})"
                 )
                 self.lines.append(f"{var} >> {test_var}")
                 return test_var, var
@@ -530,15 +547,15 @@ class _DagFile:
                 verb = "build" if mode == "build" else {"seed": "seed", "snapshot": "snapshot"}.get(
                     asset.kind.value, "run")
                 self.lines.append(self.bash(var, task_id, self.dbt_command(verb, runner, asset), asset,
-                                            runner.project_dir, outlets))
+                                            self.folder(runner.project_dir), outlets))
         elif isinstance(runner, ir.SqlmeshRun):
             command = _not_a_template_path(jinja_literal(" ".join(shlex.quote(a) for a in (
                 "sqlmesh", "run", "--select-model", runner.model, "--no-auto-upstream"))), _BASH_EXT)
-            self.lines.append(self.bash(var, task_id, command, asset, runner.project_dir, outlets))
+            self.lines.append(self.bash(var, task_id, command, asset, self.folder(runner.project_dir), outlets))
         elif isinstance(runner, ir.Command):
             command = _not_a_template_path(jinja_literal(" ".join(shlex.quote(a) for a in runner.argv)),
                                            _BASH_EXT)
-            cwd = os.path.abspath(runner.cwd) if runner.cwd else None
+            cwd = pyfmt.lit(jinja_literal(os.path.abspath(runner.cwd))) if runner.cwd else None
             self.lines.append(self.bash(var, task_id, command, asset, cwd, outlets))
         elif isinstance(runner, ir.SqlQuery):
             self.lines.append(self.sql_task(var, task_id, runner, asset, outlets))
@@ -608,7 +625,8 @@ class _DagFile:
         return {"lock": pyfmt.lit(os.path.join(self.results_dir(runner), f"{quote(database, safe='')}.duckdb.lock"))}
 
     def results_dir(self, runner: ir.DbtBuild) -> str:
-        return self.b.option("dbt_results_dir") or os.path.join(runner.project_dir, "target", "orch_runs")
+        """Where a build publishes its node results: relative paths are inside the project."""
+        return self.b.option("dbt_results_dir") or os.path.join("target", "orch_runs")
 
     def node_sensor(self, var: str, task_id: str, producer: _Producer, nodes: list[str], rebuild: list[str],
                     variables: str | None, extra: dict[str, object]) -> str:
@@ -620,7 +638,7 @@ class _DagFile:
             "nodes": lit(nodes),
             "results_dir": lit(self.results_dir(producer.runner)),
             "rebuild": lit(rebuild),
-            "cwd": lit(producer.runner.project_dir),
+            "cwd": self.folder(producer.runner.project_dir),
         }
         if variables:
             kw["dbt_vars"] = lit(variables)
@@ -639,7 +657,7 @@ class _DagFile:
             "argv": lit(self.dbt_argv(verb, producer.runner, selection.cover(
                 self.project.dbt_project(producer.runner.project_dir), producer.selects, cautious=True))),
             **(extra or {}),
-            "cwd": lit(producer.runner.project_dir),
+            "cwd": self.folder(producer.runner.project_dir),
             "results_dir": lit(self.results_dir(producer.runner)),
         }
         if producer.variables:
@@ -781,7 +799,7 @@ class _DagFile:
         self.need("from airflow.providers.standard.operators.bash import BashOperator")
         return (
             f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
-            f"cwd={jinja_literal(runner.project_dir)!r}, "
+            f"cwd={self.folder(runner.project_dir)}, "
             f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r}"
             f"{_flat_kwargs(self.pool(self.assets[check.asset]))})"
         )
@@ -954,6 +972,12 @@ class _DagFile:
             *_import_block(self.imports),
             "",
         ]
+        if self.folders:
+            code += ["# Where each project folder is on the machine that runs this DAG: the folder its",
+                     "# variable names, else where orch compiled it (docs/backends.md, \"Deploying the output\")."]
+            code += [f"{name} = os.environ.get({pyfmt.pystr(self.folder_variables[folder])}, {pyfmt.pystr(folder)})"
+                     for folder, name in sorted(self.folders.items(), key=lambda kv: kv[1])]
+            code += [""]
         if helpers:
             code += [helpers, ""]
         code += [f"with DAG(\n    {dag_args},\n) as dag:"]
@@ -995,7 +1019,7 @@ def freshness_check_id(key: str) -> str:
 
 def _import_block(imports: set[str]) -> list[str]:
     """Standard library, then third party, in the order isort and ruff expect."""
-    stdlib = [i for i in imports if i.startswith(("from datetime", "import datetime"))]
+    stdlib = [i for i in imports if i.startswith(("from datetime", "import datetime", "import os"))]
     third = [i for i in imports if i not in stdlib]
     out = _sorted_imports(stdlib)
     if out:

@@ -402,14 +402,15 @@ class DbtNodeSensor(BaseSensorOperator):
         self.asset = asset
         if asset is not None and self.has_dag():
             self.outlets = [asset_alias(self.dag_id, producer)]
-        self.results_dir = results_dir
+        # Relative paths are inside the project folder, which is the working directory.
+        self.results_dir = results_dir = os.path.join(cwd, results_dir)
         self.producer = producer
         self.nodes = list(nodes)
         self.rebuild = list(rebuild)
         self.cwd = cwd
         self.dbt_vars = dbt_vars
         self.stale_seconds = stale_seconds
-        self.lock = lock
+        self.lock = os.path.join(cwd, lock) if lock else None
         self.start_trigger_args = dataclasses.replace(self.start_trigger_args, trigger_kwargs={
             "results_dir": results_dir, "producer": producer, "nodes": self.nodes, "poll_seconds": poll_seconds,
             "stale_seconds": stale_seconds})
@@ -477,9 +478,10 @@ class DbtBuildOperator(BaseOperator):
                  stale_seconds: float = 120.0, lock: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.argv = list(argv)
-        self.lock = lock
+        # Relative paths are inside the project folder, which is the working directory.
+        self.lock = os.path.join(cwd, lock) if lock else None
         self.cwd = cwd
-        self.results_dir = results_dir
+        self.results_dir = os.path.join(cwd, results_dir)
         self.dbt_vars = dbt_vars
         self.stale_seconds = stale_seconds
         self._process: subprocess.Popen | None = None

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
-from compiler.codegen import format_python, python_header
+from compiler.codegen import format_python, in_project, project_dir_variables, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import slug
 
@@ -207,6 +207,8 @@ class _Package:
         # Big literals are built as layout nodes and stand in the module source by name.
         self.prebuilt = pyfmt.Prebuilt()
         self.with_timedelta: set[str] = set()
+        # project folder -> its environment variable; the module constant is named after it.
+        self.folder_variables = project_dir_variables(project)
         # Dagster check names are unique per asset; dbt test names need not be.
         self.check_names: dict[str, str] = {}
         taken: set[tuple[str, str]] = set()
@@ -320,15 +322,16 @@ class _Package:
             own = {k: self.assets[k].runner.select for k in keys}
             own.update((c.key, selection.test_selector(c)) for c in checks)
             whole = selection.cover(self.project.dbt_project(runner.project_dir), own, cautious=False)
-            body = (f"    yield from run_dbt(context, dbt=DBT, project_dir={os.path.abspath(runner.project_dir)!r}, "
-                    f"profiles_dir={runner.profiles_dir!r}, target={runner.target!r}, "
+            profiles = runner.profiles_dir and in_project(runner.profiles_dir, runner.project_dir)
+            body = (f"    yield from run_dbt(context, dbt=DBT, project_dir={self.folder(runner.project_dir)}, "
+                    f"profiles_dir={profiles!r}, target={runner.target!r}, "
                     f"whole=({len(set(own.values()))}, {whole!r}))")
         elif len(keys) == 1 and isinstance(runner, ir.Command):
             cwd = os.path.abspath(runner.cwd) if runner.cwd else None
             body = f"    yield from run_command(context, {list(runner.argv)!r}, cwd={cwd!r})"
         elif len(keys) == 1 and isinstance(runner, ir.SqlmeshRun):
             body = (f"    yield from run_command(context, ['sqlmesh', 'run', '--select-model', {runner.model!r}, '--no-auto-upstream'], "
-                    f"cwd={os.path.abspath(runner.project_dir)!r})")
+                    f"cwd={self.folder(runner.project_dir)})")
         else:
             raise CompileError(error(Code.UNSUPPORTED_BY_BACKEND,
                                      f"dagster backend runs one command or SQLMesh asset per multi-asset; "
@@ -339,6 +342,11 @@ class _Package:
             + f"{partitions_arg}    can_subset=True,\n    description={doc!r},\n)\n"
             f"def {_ident(name)}(context: dg.AssetExecutionContext):\n{body}\n"
         )
+
+    def folder(self, project_dir: str) -> str:
+        """The module constant holding where a project folder is on the machine
+        that runs the definitions (see `files`)."""
+        return self.folder_variables[os.path.abspath(project_dir)].removeprefix("ORCH_")
 
     def health_checks(self, keys: list[str]) -> list[tuple[str, object]]:
         """(warehouse, check) of each SQL health check of these assets, as layout nodes."""
@@ -402,7 +410,10 @@ class _Package:
                 checks.append((var, f"{var} = {self.prebuilt.name(node)}"))
             everything = "\n".join(code for _, code in layers[layer])
             timed = any(k in self.with_timedelta for k in layer_keys[layer])
-            imports = ["from datetime import timedelta", ""] if timed else []
+            folders = sorted((self.folder(f), v, f) for f, v in self.folder_variables.items()
+                             if re.search(rf"\b{self.folder(f)}\b", everything))
+            imports = ["import os", *(["from datetime import timedelta"] if timed else []), ""] if folders or timed \
+                else []
             imports.append("import dagster as dg")
             helpers = [h for h in ("run_command", "run_dbt") if f"{h}(" in everything]
             helpers += ["sql_checks"] if checks else []
@@ -416,6 +427,11 @@ class _Package:
                 *imports,
                 "",
                 f"DBT = {self.b.option('dbt_executable')!r}",
+                *(["", "# Where each project folder is on the machine that runs these assets: the folder its",
+                   "# variable names, else where orch compiled it (docs/backends.md, \"Deploying the output\")."]
+                  if folders else []),
+                *(f"{name} = os.environ.get({pyfmt.pystr(variable)}, {pyfmt.pystr(folder)})"
+                  for name, variable, folder in folders),
                 "",
                 *(code for _, code in layers[layer]),
                 *(code for _, code in checks),

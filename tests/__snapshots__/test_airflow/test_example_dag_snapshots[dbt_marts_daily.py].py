@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -11,6 +12,10 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
+
+# Where each project folder is on the machine that runs this DAG: the folder its
+# variable names, else where orch compiled it (docs/backends.md, "Deploying the output").
+jaffle_shop_dir = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/dbt/jaffle_shop")
 
 
 def on_critical_failure(context):
@@ -53,21 +58,21 @@ with DAG(
             "test.jaffle_shop.not_null_dim_customers_customer_id.dd91cd1c8d",
             "test.jaffle_shop.unique_dim_customers_customer_id.15c9f1e2fd",
         ],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.marts.dim_customers",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/marts/dim_customers",
         doc_md="One row per customer with order history.",
     )
@@ -80,22 +85,22 @@ with DAG(
             "test.jaffle_shop.not_null_fct_orders_order_id.4e687af8d0",
             "test.jaffle_shop.unique_fct_orders_order_id.523ddb6ce5",
         ],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.marts.fct_orders",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
+        cwd=jaffle_shop_dir,
         dbt_vars='{"orch_partition": "{{ ds }}"}',
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/marts/fct_orders",
         doc_md="One row per order with its paid amount; partitioned by order date.",
         retries=3,
@@ -119,16 +124,16 @@ with DAG(
             "--select",
             "jaffle_shop.marts",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        cwd=jaffle_shop_dir,
+        results_dir="target/orch_runs",
         dbt_vars='{"orch_partition": "{{ ds }}"}',
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         retries=0,
         doc_md="One `dbt build` of the 2 dbt assets of this pipeline; each asset's task takes its result from it.",
     )
@@ -138,21 +143,21 @@ with DAG(
         nodes=[
             "test.jaffle_shop.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_.d5636051d4",
         ],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "test",
             "--select",
             "jaffle_shop.marts.relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         doc_md="dbt test relationships_fct_orders_customer_id__customer_id__ref_dim_customers_ reads several assets; its result comes from the pipeline's dbt build once all are built.",
     )
     check_fct_orders_freshness = SQLCheckOperator(

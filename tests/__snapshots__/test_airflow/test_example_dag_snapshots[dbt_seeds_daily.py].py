@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
+
+# Where each project folder is on the machine that runs this DAG: the folder its
+# variable names, else where orch compiled it (docs/backends.md, "Deploying the output").
+jaffle_shop_dir = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/dbt/jaffle_shop")
 
 with DAG(
     dag_id="dbt_seeds_daily",
@@ -23,63 +28,63 @@ with DAG(
         task_id="raw_customers",
         producer="dbt_build",
         nodes=["seed.jaffle_shop.raw_customers"],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.raw_customers",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/raw/raw_customers",
     )
     raw_orders = DbtNodeSensor(
         task_id="raw_orders",
         producer="dbt_build",
         nodes=["seed.jaffle_shop.raw_orders"],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.raw_orders",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/raw/raw_orders",
     )
     raw_payments = DbtNodeSensor(
         task_id="raw_payments",
         producer="dbt_build",
         nodes=["seed.jaffle_shop.raw_payments"],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.raw_payments",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/raw/raw_payments",
     )
     dbt_build = DbtBuildOperator(
@@ -92,15 +97,15 @@ with DAG(
             "jaffle_shop.raw_orders",
             "jaffle_shop.raw_payments",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        results_dir="target/orch_runs",
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         retries=0,
         doc_md="One `dbt build` of the 3 dbt assets of this pipeline; each asset's task takes its result from it.",
     )

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
+
+# Where each project folder is on the machine that runs this DAG: the folder its
+# variable names, else where orch compiled it (docs/backends.md, "Deploying the output").
+jaffle_shop_dir = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/dbt/jaffle_shop")
 
 with DAG(
     dag_id="dbt_snapshots_daily",
@@ -24,21 +29,21 @@ with DAG(
         task_id="customers_snapshot",
         producer="dbt_build",
         nodes=["snapshot.jaffle_shop.customers_snapshot"],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.customers_snapshot",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/snapshots/customers_snapshot",
     )
     wait_for_dbt_staging_daily = ExternalTaskSensor(
@@ -59,15 +64,15 @@ with DAG(
             "--select",
             "jaffle_shop.customers_snapshot",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        results_dir="target/orch_runs",
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         retries=0,
         doc_md="One `dbt build` of the 1 dbt assets of this pipeline; each asset's task takes its result from it.",
     )

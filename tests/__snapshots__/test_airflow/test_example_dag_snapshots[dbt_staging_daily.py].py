@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG
 from orch_airflow_support import DbtBuildOperator, DbtNodeSensor
+
+# Where each project folder is on the machine that runs this DAG: the folder its
+# variable names, else where orch compiled it (docs/backends.md, "Deploying the output").
+jaffle_shop_dir = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/dbt/jaffle_shop")
 
 with DAG(
     dag_id="dbt_staging_daily",
@@ -32,21 +37,21 @@ with DAG(
             "test.jaffle_shop.not_null_stg_customers_customer_id.e2cfb1f9aa",
             "test.jaffle_shop.unique_stg_customers_customer_id.c7614daada",
         ],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.staging.stg_customers",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/staging/stg_customers",
         doc_md="One row per customer, renamed from the raw table.",
     )
@@ -59,21 +64,21 @@ with DAG(
             "test.jaffle_shop.not_null_stg_orders_order_id.81cfe2fe64",
             "test.jaffle_shop.unique_stg_orders_order_id.e3b841c71a",
         ],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.staging.stg_orders",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/staging/stg_orders",
         doc_md="One row per order.",
     )
@@ -85,21 +90,21 @@ with DAG(
             "test.jaffle_shop.not_null_stg_payments_payment_id.c19cc50075",
             "test.jaffle_shop.unique_stg_payments_payment_id.3744510712",
         ],
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
+        results_dir="target/orch_runs",
         rebuild=[
             "dbt",
             "build",
             "--select",
             "jaffle_shop.staging.stg_payments",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         asset="duckdb://jaffle_shop/staging/stg_payments",
         doc_md="One row per payment, amounts in dollars.",
     )
@@ -123,15 +128,15 @@ with DAG(
             "jaffle_shop.staging.stg_orders",
             "jaffle_shop.staging.stg_payments",
             "--project-dir",
-            "/opt/dbt/jaffle_shop",
+            ".",
             "--profiles-dir",
             "/opt/dbt/profiles",
             "--indirect-selection",
             "cautious",
         ],
-        cwd="/opt/dbt/jaffle_shop",
-        results_dir="/opt/dbt/jaffle_shop/target/orch_runs",
-        lock="/opt/dbt/jaffle_shop/target/orch_runs/jaffle_shop.duckdb.lock",
+        cwd=jaffle_shop_dir,
+        results_dir="target/orch_runs",
+        lock="target/orch_runs/jaffle_shop.duckdb.lock",
         retries=0,
         doc_md="One `dbt build` of the 3 dbt assets of this pipeline; each asset's task takes its result from it.",
     )
