@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from compiler import ir
 
@@ -190,3 +190,28 @@ def _pipeline(name: str, schedule: ir.Schedule, prefix: str, members: Iterable[i
         owner=owners.pop() if len(owners) == 1 else None,
         tags=tuple(sorted(tags)),
     )
+
+
+def tests_of_several(pipeline: ir.Pipeline, assets: Mapping[str, ir.Asset],
+                     checks_of: Mapping[str, Sequence[ir.Check]]) -> list[ir.Check]:
+    """The pipeline's dbt tests that read several assets, by key."""
+    return sorted((c for key in pipeline.assets for c in checks_of.get(key, ())
+                   if c.also and c.kind is ir.CheckKind.DBT_TEST and isinstance(assets[key].runner, ir.DbtBuild)),
+                  key=lambda c: c.key)
+
+
+def upstream_pipelines(pipeline: ir.Pipeline, assets: Mapping[str, ir.Asset],
+                       checks_of: Mapping[str, Sequence[ir.Check]],
+                       owner_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """Each other pipeline whose assets this one reads -> those assets, in the order
+    first read: its inputs, then what its tests of several assets read. A run of the
+    pipeline waits for these pipelines' runs, on every platform."""
+    members = set(pipeline.assets)
+    reads = [*pipeline.inputs,
+             *(k for c in tests_of_several(pipeline, assets, checks_of) for k in c.also if k not in members)]
+    out: dict[str, list[str]] = {}
+    for key in reads:
+        owner = owner_of.get(key)
+        if owner is not None and owner != pipeline.name and key not in out.get(owner, []):
+            out.setdefault(owner, []).append(key)
+    return out

@@ -175,6 +175,84 @@ def test_example_materializes_end_to_end(tmp_path):
         assert db.sql("select count(*) from marts.dim_customers").fetchone() == (5,)
 
 
+_WAIT = textwrap.dedent(
+    """
+    import datetime, json, sys
+    import dagster as dg
+    sys.path.insert(0, sys.argv[1])
+    from orch_definitions import defs
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [*defs.assets, *defs.asset_checks]
+    # As Dagster's daemon runs them: each pipeline's sensor evaluates its own assets, with its own cursor.
+    sensors = {s.name: s for s in defs.sensors if isinstance(s, dg.AutomationConditionSensorDefinition)}
+    cursors = {}
+
+    def tick(when):
+        requested = {}
+        for name, sensor in sorted(sensors.items()):
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursors.get(name),
+                                                       asset_selection=sensor.asset_selection, evaluation_time=when)
+            cursors[name] = result.cursor
+            for entity in result.results:
+                if entity.true_subset.size and isinstance(entity.key, dg.AssetKey):
+                    subset = entity.true_subset
+                    keys = subset.expensively_compute_partition_keys() if subset.is_partitioned else []
+                    requested["/".join(entity.key.path)] = sorted(keys)
+        return requested
+
+    def run(paths, partition=None):
+        keys = [dg.AssetKey(p.split("/")) for p in paths]
+        result = dg.materialize(assets, selection=dg.AssetSelection.assets(*keys), resources=defs.resources,
+                                instance=instance, partition_key=partition, raise_on_error=False)
+        assert result.success, paths
+
+    day = datetime.datetime(2030, 1, 1, 23, 30, tzinfo=datetime.UTC)
+    out = {"before_midnight": tick(day)}
+    midnight = day + datetime.timedelta(minutes=40)
+    out["after_midnight"] = tick(midnight)
+    out["again"] = tick(midnight + datetime.timedelta(minutes=5))
+    run(sys.argv[2].split(","))  # the seeds' pipeline, which reads nothing of another
+    out["after_seeds"] = tick(midnight + datetime.timedelta(minutes=10))
+    run(sorted(out["after_seeds"]))
+    out["after_staging"] = tick(midnight + datetime.timedelta(minutes=15))
+    out["after_that"] = tick(midnight + datetime.timedelta(minutes=20))
+    print(json.dumps(out))
+    """
+)
+
+
+def test_a_pipeline_waits_for_the_pipelines_it_reads(tmp_path):
+    """A downstream pipeline started before its upstream one waits for it, as the
+    Airflow DAG's sensor does (test_airflow's test_downstream_dag_waits_for_upstream_interval):
+    each pipeline that reads another runs on its cron once what it reads was updated
+    since the tick, through its automation condition, as Dagster's daemon evaluates it.
+    The evaluations run at fixed times, a day from any clock."""
+    project = tmp_path / "jaffle_shop"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
+    warehouse = tmp_path / "jaffle_shop.duckdb"
+    env = dict(os.environ, ORCH_EXAMPLE_DUCKDB=str(warehouse), ORCH_DUCKDB_DATABASE=str(warehouse),
+               DAGSTER_HOME=str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir",
+                    str(project)], env=env, check=True, timeout=300)
+    result = orch("compile", str(project / "target" / "manifest.json"), "--target", "dagster", "--out",
+                  str(tmp_path / "out"), "--profiles-dir", str(project), "-O", f"dbt_executable={BIN / 'dbt'}")
+    assert result.returncode == 0, result.stderr
+    seeds = "raw/raw_customers,raw/raw_orders,raw/raw_payments"
+    run = subprocess.run([sys.executable, "-c", _WAIT, str(tmp_path / "out" / "dagster"), seeds], env=env,
+                         capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    # Midnight passes with nothing upstream built: every pipeline that reads another waits.
+    assert out["before_midnight"] == {} and out["after_midnight"] == {} and out["again"] == {}
+    # The seeds (a pipeline of their own) ran: staging, which reads them, runs; the rest still waits.
+    assert out["after_seeds"] == {"staging/stg_customers": [], "staging/stg_orders": [], "staging/stg_payments": []}
+    # Staging ran: the marts (for the day that ended) and the snapshot, which read it, run; once.
+    assert out["after_staging"] == {"marts/dim_customers": [], "marts/fct_orders": ["2030-01-01"],
+                                    "snapshots/customers_snapshot": []}
+    assert out["after_that"] == {}
+
+
 def test_sla_sensor_alerts_once_per_missed_run_over_a_real_webhook(example_manifest, tmp_path, monkeypatch,
                                                                     webhook):
     """The generated SLA sensor, on a real Dagster instance, posting to a real HTTP server."""

@@ -111,3 +111,26 @@ def test_unreadable_side_is_exit_2(tmp_path):
     (tmp_path / "dagster").mkdir()
     result = orch("diff", str(tmp_path))
     assert result.returncode == 2
+
+
+def test_a_pipeline_that_does_not_wait_on_one_side_is_a_difference(specs, tmp_path):
+    """Dagster's runs of a pipeline wait for the pipelines it reads, as Airflow's
+    sensors do; automation conditions that no longer wait are reported per pipeline."""
+    out = _compile([specs / "marts.orch"], tmp_path / "out")
+    clean = orch("diff", str(out), "--format", "json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    import json
+
+    waits = json.loads(clean.stdout)["airflow"]["waits"]
+    assert waits and waits == json.loads(clean.stdout)["dagster"]["waits"]
+    support = out / "dagster" / "orch_definitions" / "orch_dagster_support.py"
+    code = support.read_text()
+    # The condition still runs on the pipeline's cron, but no longer waits for what it reads.
+    changed = re.sub(r"\n\s*& dg\.AutomationCondition\.all_deps_updated_since_cron\(.*?\)\)\n", "\n", code,
+                     flags=re.DOTALL)
+    assert changed != code
+    support.write_text(changed)
+    result = orch("diff", str(out))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [f"pipeline {name}: waits for {', '.join(upstream)} in airflow, "
+                                          "nothing in dagster" for name, upstream in sorted(waits.items())]

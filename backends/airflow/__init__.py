@@ -34,7 +34,7 @@ from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, in_project, project_dir_variables, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
-from compiler.grouping import schedule_label
+from compiler.grouping import schedule_label, tests_of_several, upstream_pipelines
 
 SUPPORT_MODULE = "orch_airflow_support"
 # Model tasks in one DAG above which starting them costs the triggerer more than
@@ -890,14 +890,8 @@ class _DagFile:
             del self.lines[start:]
 
         members = set(p.assets)
-        multi = sorted((c for key in p.assets for c in self.checks_of.get(key, ())
-                        if c.also and c.kind is ir.CheckKind.DBT_TEST
-                        and isinstance(self.assets[key].runner, ir.DbtBuild)), key=lambda c: c.key)
-        by_upstream_pipeline: dict[str, list[str]] = {}
-        for key in [*p.inputs, *(k for c in multi for k in c.also if k not in members)]:
-            owner = self.owner_of.get(key)
-            if owner is not None and owner != p.name and key not in by_upstream_pipeline.get(owner, []):
-                by_upstream_pipeline.setdefault(owner, []).append(key)
+        multi = tests_of_several(p, self.assets, self.checks_of)
+        by_upstream_pipeline = upstream_pipelines(p, self.assets, self.checks_of, self.owner_of)
         sensors: dict[str, str] = {}
         for name in sorted(by_upstream_pipeline):
             line, var = self.sensor(self.pipelines[name], by_upstream_pipeline[name])

@@ -9,8 +9,10 @@ it), so a run invokes dbt once for the selected subset, and dbt's results are
 streamed into one materialization per model and one check result per test.
 
 Schedules: one `ScheduleDefinition` per pipeline over its assets, or a
-schedule built from the partitioned job for partitioned ones. SLAs are
-watched by a sensor; run failures alert through another.
+schedule built from the partitioned job for partitioned ones. A pipeline that
+reads another pipeline's tables waits for them instead, through automation
+conditions on its assets and a sensor that evaluates them. SLAs are watched
+by a sensor; run failures alert through another.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import format_python, in_project, project_dir_variables, python_header
 from compiler.diagnostics import Code, CompileError, error, warning
-from compiler.grouping import slug
+from compiler.grouping import slug, upstream_pipelines
 
 SUPPORT_MODULE = "orch_dagster_support"
 OPTIONS = {
@@ -209,6 +211,11 @@ class _Package:
         self.with_timedelta: set[str] = set()
         # project folder -> its environment variable; the module constant is named after it.
         self.folder_variables = project_dir_variables(project)
+        # Pipelines that read others' tables run when those are updated, not on their cron alone.
+        self.pipelines = {p.name: p for p in project.pipelines}
+        self.upstream = {p.name: upstream_pipelines(p, self.assets, self.checks_of, self.owner)
+                         for p in project.pipelines}
+        self.automated: set[str] = set()
         # Dagster check names are unique per asset; dbt test names need not be.
         self.check_names: dict[str, str] = {}
         taken: set[tuple[str, str]] = set()
@@ -229,6 +236,15 @@ class _Package:
     def partitions_node(self, asset: ir.Asset):
         part = asset.partitioning
         return pyfmt.call(f"dg.{_PARTITIONS[part.granularity]}", start_date=pyfmt.lit(_start_date(part)))
+
+    def after_upstream(self, key: str) -> str | None:
+        """The automation condition (source text) of an asset, or a check of it, whose
+        pipeline waits for other pipelines; None for a pipeline its schedule runs."""
+        pipeline = self.pipelines.get(self.owner.get(key))
+        if pipeline is None or not self.upstream[pipeline.name]:
+            return None
+        self.automated.add(key)
+        return f"after_upstream({pyfmt.pystr(pipeline.schedule.cron)}, {pyfmt.pystr(pipeline.schedule.timezone)})"
 
     def spec(self, asset: ir.Asset, external: bool = False):
         """The asset's `dg.AssetSpec(...)`, as a layout node."""
@@ -267,6 +283,9 @@ class _Package:
             self.with_timedelta.add(asset.key)
         if self.partitions(asset):
             kw["partitions_def"] = self.partitions_node(asset)
+        condition = None if external else self.after_upstream(asset.key)
+        if condition:
+            kw["automation_condition"] = condition
         return pyfmt.call("dg.AssetSpec", lit(own), **kw)
 
     def check_spec(self, check: ir.Check):
@@ -278,6 +297,9 @@ class _Package:
             kw["additional_deps"] = lit(also)
         if check.blocking:
             kw["blocking"] = "True"
+        condition = self.after_upstream(check.asset)
+        if condition:
+            kw["automation_condition"] = condition
         return pyfmt.call("dg.AssetCheckSpec", lit(self.check_names[check.key]), **kw)
 
     def name_of(self, items) -> str:
@@ -359,8 +381,12 @@ class _Package:
             for check, sql, blocking in sqlgen.health_queries(asset, self.checks_of.get(key, ()), engine):
                 name = f"{asset.name}_freshness" if check is None else self.check_names[check.key]
                 check_id = f"{key}#freshness" if check is None else check.key
-                out.append((engine, pyfmt.lit({"asset": self.keys[key], "name": _check_name(name), "sql": sql,
-                                               "blocking": bool(blocking), "id": check_id})))
+                check = {"asset": self.keys[key], "name": _check_name(name), "sql": sql, "blocking": bool(blocking),
+                         "id": check_id}
+                pipeline = self.pipelines.get(self.owner.get(key))
+                if self.after_upstream(key) and pipeline is not None:
+                    check["after_upstream"] = [pipeline.schedule.cron, pipeline.schedule.timezone]
+                out.append((engine, pyfmt.lit(check)))
         return out
 
     def files(self) -> list[OutputFile]:
@@ -369,6 +395,7 @@ class _Package:
         layer_checks: dict[str, list[tuple[str, object]]] = defaultdict(list)
         layer_keys: dict[str, list[str]] = defaultdict(list)
         schedules: list[str] = []
+        automation: list[str] = []
         engines = set()
         # One schedule per pipeline and partitioning, whatever multi-assets run it.
         scheduled: dict[tuple[str, str | None], tuple[ir.Pipeline, str, list[str]]] = {}
@@ -385,6 +412,13 @@ class _Package:
             selection = pyfmt.call("dg.AssetSelection.assets", ("star", "*", lit([self.keys[k] for k in keys])))
             # Runs carry their pipeline's name, as Airflow's runs carry their DAG's.
             tags = lit({"orch/pipeline": pipeline.name})
+            if self.upstream[pipeline.name]:
+                # Its runs wait for the pipelines it reads, as its Airflow DAG's sensors do:
+                # the assets' automation conditions (after_upstream) say when.
+                automation.append(self.prebuilt.name(pyfmt.call(
+                    "dg.AutomationConditionSensorDefinition", lit(name + "_after_upstream"), target=selection,
+                    run_tags=tags)))
+                continue
             if partitions:
                 schedule = pyfmt.call("partitioned_schedule", name=lit(name + "_schedule"),
                                       cron_schedule=lit(pipeline.schedule.cron),
@@ -416,8 +450,9 @@ class _Package:
                 else []
             imports.append("import dagster as dg")
             helpers = [h for h in ("run_command", "run_dbt") if f"{h}(" in everything]
+            helpers += ["after_upstream"] if any(k in self.automated for k in layer_keys[layer]) else []
             helpers += ["sql_checks"] if checks else []
-            imports += ["", f"from .{SUPPORT_MODULE} import {', '.join(helpers)}"]
+            imports += ["", f"from .{SUPPORT_MODULE} import {', '.join(sorted(helpers))}"]
             code = "\n".join([
                 header.rstrip("\n"),
                 f'"""Assets of the {layer} layer."""',
@@ -468,18 +503,20 @@ class _Package:
             "",
             f"from . import {', '.join(sorted([*modules, 'sensors']))}",
             *([f"from .{SUPPORT_MODULE} import partitioned_schedule"] if any(
-                partitions for _, partitions in scheduled) else []),
+                partitions and not self.upstream[name] for name, partitions in scheduled) else []),
             "",
             "# Sources, exposures and unselected models: read or fed by these pipelines, built elsewhere.",
             f"external_assets = {externals}",
             "",
             f"schedules = [{', '.join(schedules)}]",
+            "# Pipelines that read other pipelines' tables: run once those are updated.",
+            f"automation = [{', '.join(automation)}]",
             "",
             "defs = dg.Definitions(",
             f"    assets=[*external_assets{''.join(f', *{m}.assets' for m in sorted(modules))}],",
             f"    asset_checks=[{', '.join(f'*{m}.asset_checks' for m in sorted(modules))}],",
             "    schedules=schedules,",
-            "    sensors=sensors.sensors,",
+            "    sensors=[*sensors.sensors, *automation],",
             f"    resources={{{', '.join(resources)}}},",
             ")",
             "",

@@ -11,6 +11,7 @@ come from the environment only, so no secret is ever written into generated code
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import queue
 import shlex
@@ -169,6 +170,26 @@ def run_command(context: dg.AssetExecutionContext, argv: list[str], cwd: str | N
         yield dg.MaterializeResult(asset_key=key)
 
 
+@functools.cache
+def after_upstream(cron_schedule: str, execution_timezone: str) -> dg.AutomationCondition:
+    """When an asset of a pipeline that reads other pipelines' tables runs: as its
+    Airflow DAG's sensors wait for those pipelines' runs of the same interval.
+
+    On each tick of the pipeline's cron (for a partitioned asset, its latest
+    partition), once every table it reads that a pipeline here builds has been
+    updated since that tick, or is requested with it (the rest of its own
+    pipeline). Tables nothing here builds (sources, external assets) are not
+    waited for, on either platform. One object per schedule, shared by every
+    spec that names it.
+    """
+    return (
+        dg.AutomationCondition.in_latest_time_window()
+        & dg.AutomationCondition.cron_tick_passed(cron_schedule, execution_timezone).since_last_handled()
+        & dg.AutomationCondition.all_deps_updated_since_cron(cron_schedule, execution_timezone).allow(
+            dg.AssetSelection.all().materializable())
+    ).with_label(f"after_upstream({cron_schedule}, {execution_timezone})")
+
+
 def partitioned_schedule(*, name: str, cron_schedule: str, execution_timezone: str,
                          target: dg.AssetSelection, partitions_def: dg.PartitionsDefinition,
                          tags: dict[str, str]) -> dg.ScheduleDefinition:
@@ -247,7 +268,9 @@ def sql_checks(*, name: str, resource: str, checks: list[dict]) -> dg.AssetCheck
     check means the same on both platforms). One op runs the selected checks, so thousands
     of checks cost one definition, not thousands. `resource`: duckdb or bigquery."""
     specs = [dg.AssetCheckSpec(c["name"], asset=dg.AssetKey(c["asset"]), blocking=c["blocking"],
-                               metadata={"orch/unique_id": c["id"]} if c.get("id") else None) for c in checks]
+                               metadata={"orch/unique_id": c["id"]} if c.get("id") else None,
+                               automation_condition=after_upstream(*c["after_upstream"]) if c.get("after_upstream")
+                               else None) for c in checks]
     sql_of = {dg.AssetCheckKey(dg.AssetKey(c["asset"]), c["name"]): c["sql"] for c in checks}
 
     @dg.multi_asset_check(name=name, specs=specs, can_subset=True, required_resource_keys={resource})

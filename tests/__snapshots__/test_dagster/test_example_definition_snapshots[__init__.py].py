@@ -7,7 +7,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from . import marts_assets, seeds_assets, sensors, snapshots_assets, staging_assets
-from .orch_dagster_support import partitioned_schedule
 
 # Sources, exposures and unselected models: read or fed by these pipelines, built elsewhere.
 external_assets = [
@@ -26,21 +25,6 @@ external_assets = [
 
 schedules = [
     dg.ScheduleDefinition(
-        name="dbt_marts_daily_schedule",
-        cron_schedule="@daily",
-        execution_timezone="UTC",
-        target=dg.AssetSelection.assets(*[["marts", "dim_customers"]]),
-        tags={"orch/pipeline": "dbt_marts_daily"},
-    ),
-    partitioned_schedule(
-        name="dbt_marts_daily_partitioned_schedule",
-        cron_schedule="@daily",
-        execution_timezone="UTC",
-        target=dg.AssetSelection.assets(*[["marts", "fct_orders"]]),
-        partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"),
-        tags={"orch/pipeline": "dbt_marts_daily"},
-    ),
-    dg.ScheduleDefinition(
         name="dbt_seeds_daily_schedule",
         cron_schedule="@daily",
         execution_timezone="UTC",
@@ -49,21 +33,30 @@ schedules = [
         ),
         tags={"orch/pipeline": "dbt_seeds_daily"},
     ),
-    dg.ScheduleDefinition(
-        name="dbt_snapshots_daily_schedule",
-        cron_schedule="@daily",
-        execution_timezone="UTC",
-        target=dg.AssetSelection.assets(*[["snapshots", "customers_snapshot"]]),
-        tags={"orch/pipeline": "dbt_snapshots_daily"},
+]
+# Pipelines that read other pipelines' tables: run once those are updated.
+automation = [
+    dg.AutomationConditionSensorDefinition(
+        "dbt_marts_daily_after_upstream",
+        target=dg.AssetSelection.assets(*[["marts", "dim_customers"]]),
+        run_tags={"orch/pipeline": "dbt_marts_daily"},
     ),
-    dg.ScheduleDefinition(
-        name="dbt_staging_daily_schedule",
-        cron_schedule="@daily",
-        execution_timezone="UTC",
+    dg.AutomationConditionSensorDefinition(
+        "dbt_marts_daily_partitioned_after_upstream",
+        target=dg.AssetSelection.assets(*[["marts", "fct_orders"]]),
+        run_tags={"orch/pipeline": "dbt_marts_daily"},
+    ),
+    dg.AutomationConditionSensorDefinition(
+        "dbt_snapshots_daily_after_upstream",
+        target=dg.AssetSelection.assets(*[["snapshots", "customers_snapshot"]]),
+        run_tags={"orch/pipeline": "dbt_snapshots_daily"},
+    ),
+    dg.AutomationConditionSensorDefinition(
+        "dbt_staging_daily_after_upstream",
         target=dg.AssetSelection.assets(
             *[["staging", "stg_customers"], ["staging", "stg_orders"], ["staging", "stg_payments"]],
         ),
-        tags={"orch/pipeline": "dbt_staging_daily"},
+        run_tags={"orch/pipeline": "dbt_staging_daily"},
     ),
 ]
 
@@ -82,6 +75,6 @@ defs = dg.Definitions(
         *staging_assets.asset_checks,
     ],
     schedules=schedules,
-    sensors=sensors.sensors,
+    sensors=[*sensors.sensors, *automation],
     resources={"duckdb": DuckDBResource(database=dg.EnvVar("ORCH_DUCKDB_DATABASE"))},
 )

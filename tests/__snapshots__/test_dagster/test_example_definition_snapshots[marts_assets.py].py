@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from .orch_dagster_support import run_dbt, sql_checks
+from .orch_dagster_support import after_upstream, run_dbt, sql_checks
 
 DBT = "dbt"
 
@@ -31,6 +31,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
             group_name="marts",
             owners=["analytics@example.com"],
             kinds={"dbt", "duckdb"},
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
     ],
     check_specs=[
@@ -41,6 +42,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.not_null_dim_customers_customer_id.dd91cd1c8d",
                 "orch/dbt_select": "jaffle_shop.marts.not_null_dim_customers_customer_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "unique_dim_customers_customer_id",
@@ -49,6 +51,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.unique_dim_customers_customer_id.15c9f1e2fd",
                 "orch/dbt_select": "jaffle_shop.marts.unique_dim_customers_customer_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
     ],
     can_subset=True,
@@ -91,6 +94,7 @@ def dbt_marts_daily(context: dg.AssetExecutionContext):
             kinds={"dbt", "duckdb"},
             freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(seconds=93600)),
             partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"),
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
     ],
     check_specs=[
@@ -102,6 +106,7 @@ def dbt_marts_daily(context: dg.AssetExecutionContext):
                 "orch/dbt_select": "jaffle_shop.assert_order_amounts_positive",
             },
             blocking=True,
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "not_null_fct_orders_order_id",
@@ -111,6 +116,7 @@ def dbt_marts_daily(context: dg.AssetExecutionContext):
                 "orch/dbt_select": "jaffle_shop.marts.not_null_fct_orders_order_id",
             },
             blocking=True,
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "relationships_fct_orders_customer_id__customer_id__ref_dim_customers_",
@@ -121,6 +127,7 @@ def dbt_marts_daily(context: dg.AssetExecutionContext):
             },
             additional_deps=[["marts", "dim_customers"]],
             blocking=True,
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "unique_fct_orders_order_id",
@@ -130,6 +137,7 @@ def dbt_marts_daily(context: dg.AssetExecutionContext):
                 "orch/dbt_select": "jaffle_shop.marts.unique_fct_orders_order_id",
             },
             blocking=True,
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
     ],
     partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"),
@@ -166,6 +174,7 @@ marts_duckdb_health_checks = sql_checks(
             "sql": 'SELECT CAST(MAX("updated_at") AS TIMESTAMPTZ) >= CURRENT_TIMESTAMP - INTERVAL 93600 SECOND AS is_fresh FROM "jaffle_shop"."marts"."fct_orders"',
             "blocking": True,
             "id": "model.jaffle_shop.fct_orders#freshness",
+            "after_upstream": ["@daily", "UTC"],
         },
     ],
 )

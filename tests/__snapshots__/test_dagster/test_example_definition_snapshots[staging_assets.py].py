@@ -5,7 +5,7 @@ import os
 
 import dagster as dg
 
-from .orch_dagster_support import run_dbt
+from .orch_dagster_support import after_upstream, run_dbt
 
 DBT = "dbt"
 
@@ -30,6 +30,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
             group_name="staging",
             owners=["data-platform@example.com"],
             kinds={"dbt", "duckdb"},
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetSpec(
             ["staging", "stg_orders"],
@@ -45,6 +46,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
             owners=["data-platform@example.com"],
             tags={"orders": ""},
             kinds={"dbt", "duckdb"},
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetSpec(
             ["staging", "stg_payments"],
@@ -60,6 +62,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
             owners=["data-platform@example.com"],
             tags={"payments": ""},
             kinds={"dbt", "duckdb"},
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
     ],
     check_specs=[
@@ -70,6 +73,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.accepted_values_stg_orders_status__placed__shipped__completed__returned.7511f2d274",
                 "orch/dbt_select": "jaffle_shop.staging.accepted_values_stg_orders_status__placed__shipped__completed__returned",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "not_null_stg_customers_customer_id",
@@ -78,6 +82,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.not_null_stg_customers_customer_id.e2cfb1f9aa",
                 "orch/dbt_select": "jaffle_shop.staging.not_null_stg_customers_customer_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "not_null_stg_orders_order_id",
@@ -86,6 +91,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.not_null_stg_orders_order_id.81cfe2fe64",
                 "orch/dbt_select": "jaffle_shop.staging.not_null_stg_orders_order_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "not_null_stg_payments_payment_id",
@@ -94,6 +100,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.not_null_stg_payments_payment_id.c19cc50075",
                 "orch/dbt_select": "jaffle_shop.staging.not_null_stg_payments_payment_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "unique_stg_customers_customer_id",
@@ -102,6 +109,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.unique_stg_customers_customer_id.c7614daada",
                 "orch/dbt_select": "jaffle_shop.staging.unique_stg_customers_customer_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "unique_stg_orders_order_id",
@@ -110,6 +118,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.unique_stg_orders_order_id.e3b841c71a",
                 "orch/dbt_select": "jaffle_shop.staging.unique_stg_orders_order_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
         dg.AssetCheckSpec(
             "unique_stg_payments_payment_id",
@@ -118,6 +127,7 @@ PROJECT_DIR_JAFFLE_SHOP = os.environ.get("ORCH_PROJECT_DIR_JAFFLE_SHOP", "/opt/d
                 "orch/unique_id": "test.jaffle_shop.unique_stg_payments_payment_id.3744510712",
                 "orch/dbt_select": "jaffle_shop.staging.unique_stg_payments_payment_id",
             },
+            automation_condition=after_upstream("@daily", "UTC"),
         ),
     ],
     can_subset=True,
