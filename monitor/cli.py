@@ -45,6 +45,9 @@ def build_parser(kind: str, prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--history", metavar="PATH", help="the history file (default: the config's history.path)")
     p.add_argument("--no-alerts", action="store_true", help="record and report, but send no alert")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--as-of", type=_as_of, metavar="TIME",
+                   help="judge as at this ISO 8601 time (UTC unless it says otherwise) instead of now: to "
+                        "replay a run, or to test against data seeded for a known time; not with --monitor")
     if kind == HEALTH:
         p.add_argument("--cost-report", action="store_true",
                        help="print BigQuery job usage and cost as JSON (with total_cost_usd) and exit")
@@ -58,6 +61,14 @@ def build_parser(kind: str, prog: str | None = None) -> argparse.ArgumentParser:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _as_of(text: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 def exit_code(results: Sequence[Result]) -> int:
@@ -88,7 +99,7 @@ def collect(config: Config, args: argparse.Namespace, now: dt.datetime) -> tuple
 
 
 def run_once(config: Config, args: argparse.Namespace, history: History, now: dt.datetime | None = None) -> int:
-    now = now or _now()
+    now = now or getattr(args, "as_of", None) or _now()
     results, stored = collect(config, args, now)
     code = exit_code(results)
     changes = alerts.AlertChanges()
@@ -152,7 +163,10 @@ def monitor_loop(config: Config, args: argparse.Namespace, history: History,
 
 
 def main(kind: str, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    args = build_parser(kind, prog).parse_args(argv)
+    parser = build_parser(kind, prog)
+    args = parser.parse_args(argv)
+    if args.as_of is not None and args.monitor:
+        parser.error("--as-of judges one run at a fixed time; --monitor runs on the clock")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         config = load(args.config, kind, history=os.path.abspath(args.history) if args.history else None)
@@ -162,7 +176,7 @@ def main(kind: str, argv: Sequence[str] | None = None, prog: str | None = None) 
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if kind == HEALTH and args.cost_report:
-        return cost_report(config, args.hours)
+        return cost_report(config, args.hours, args.as_of)
     if not args.no_alerts and not args.quiet:
         missing = alerts.unconfigured(config.alerts)
         if missing:
@@ -187,10 +201,10 @@ def main(kind: str, argv: Sequence[str] | None = None, prog: str | None = None) 
         history.close()
 
 
-def cost_report(config: Config, hours: int) -> int:
+def cost_report(config: Config, hours: int, as_of: dt.datetime | None = None) -> int:
     wh = open_warehouse(config.warehouse, config.jobs.region)
     try:
-        usage = checks.job_usage(wh, config.jobs, hours, _now())
+        usage = checks.job_usage(wh, config.jobs, hours, as_of or _now())
     except WarehouseError as exc:
         print(f"error: cost report: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -10,7 +10,12 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+# The time the seeded data is relative to, and the monitors judge at (--as-of): a
+# fixed one, so no verdict depends on when or how long the suite runs. Minutes
+# before a midnight UTC (the night Europe's clocks go forward), where day
+# boundaries are the easiest to get wrong.
+NOW = dt.datetime(2026, 3, 29, 23, 47, 12, tzinfo=dt.UTC)
+AS_OF = ("--as-of", NOW.isoformat())
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from monitor import cli as monitor_cli
 from monitor.config import HEALTH, load
 from monitor.history import History
 from tests.conftest import orch
-from tests.monitor_support import naive, seed_warehouse, write_config
+from tests.monitor_support import AS_OF, NOW, naive, seed_warehouse, write_config
 
 T = "wh.main."
 
@@ -56,7 +56,7 @@ def test_alert_once_per_violation_then_resolve(tmp_path, endpoints, smtp, alert_
     _, mails = smtp
 
     def run():
-        return orch("health", "--config", str(config), cwd=tmp_path, env=alert_env)
+        return orch("health", *AS_OF, "--config", str(config), cwd=tmp_path, env=alert_env)
 
     first = run()
     assert first.returncode == 1, first.stderr
@@ -105,7 +105,7 @@ def test_routing_is_configurable(tmp_path, endpoints, alert_env):
     doc["alerts"] = {"critical": ["slack", "pagerduty"], "default": []}
     config = write_config(tmp_path, doc)
     env = {k: v for k, v in alert_env.items() if not k.startswith("ORCH_ALERT_EMAIL")}
-    assert orch("health", "--config", str(config), cwd=tmp_path, env=env).returncode == 1
+    assert orch("health", *AS_OF, "--config", str(config), cwd=tmp_path, env=env).returncode == 1
     slack, pagerduty = split(endpoints[1])
     assert len(slack) == len(pagerduty) == 1 and "stale_events" in slack[0]["text"]
 
@@ -113,15 +113,17 @@ def test_routing_is_configurable(tmp_path, endpoints, alert_env):
 def test_secrets_stay_out_of_reports_and_history(tmp_path, alert_env):
     seed_warehouse(tmp_path / "wh.duckdb")
     config = write_config(tmp_path, config_doc())
-    orch("health", "--config", str(config), "--report", "--format", "html", "--output", "r.html",
+    orch("health", *AS_OF, "--config", str(config), "--report", "--format", "html", "--output", "r.html",
          cwd=tmp_path, env=alert_env)
     blobs = b"".join(p.read_bytes() for p in [tmp_path / "r.html", *tmp_path.glob("orch-history.sqlite*")])
     for secret in ("hooksecret9f3", "R0UT1NGKEY", "oncall@example.com"):
         assert secret.encode() not in blobs
 
 
-def test_monitor_loop_alerts_once_when_a_table_goes_stale(tmp_path, monkeypatch, endpoints):
+def test_monitor_loop_alerts_once_when_a_table_goes_stale(tmp_path, monkeypatch, endpoints, time_machine):
     url, received = endpoints
+    # The loop runs on the clock: it starts at the seeded data's reference time and ticks on.
+    time_machine.move_to(NOW, tick=True)
     monkeypatch.setenv("ORCH_SLACK_WEBHOOK_URL", f"{url}/slack/T000/B000/hooksecret9f3")
     seed_warehouse(tmp_path / "wh.duckdb")
     doc = {"warehouse": {"engine": "duckdb", "path": "wh.duckdb"},

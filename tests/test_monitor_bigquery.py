@@ -20,7 +20,7 @@ from sqlglot import exp
 from monitor import checks, queries
 from monitor.config import JobsSpec
 from tests.conftest import BIN, DATA, orch
-from tests.monitor_support import NOW, http_server, write_config
+from tests.monitor_support import AS_OF, NOW, http_server, write_config
 
 PROJECT = "acme-analytics"
 RECORDED = json.loads((DATA / "bigquery" / "recorded.json").read_text())
@@ -186,9 +186,9 @@ def bigquery_config(threshold: float = 100) -> dict:
 
 def test_health_through_the_bigquery_client(tmp_path):
     config = write_config(tmp_path, bigquery_config())
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = NOW
     with http_server(bigquery_route(now)) as (url, received):
-        proc = orch("health", "--config", str(config), "--no-alerts", "--output", "results.json",
+        proc = orch("health", *AS_OF, "--config", str(config), "--no-alerts", "--output", "results.json",
                     cwd=tmp_path, env={"BIGQUERY_EMULATOR_HOST": url})
     assert proc.returncode == 2, proc.stderr  # the 404 is an error
     results = {r["key"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
@@ -227,8 +227,8 @@ def test_health_through_the_bigquery_client(tmp_path):
 
 def test_cost_report_prints_total_cost_for_scripts(tmp_path):
     config = write_config(tmp_path, bigquery_config())
-    with http_server(bigquery_route(dt.datetime.now(dt.UTC).replace(microsecond=0))) as (url, _):
-        proc = orch("health", "--config", str(config), "--cost-report", "--hours", "24",
+    with http_server(bigquery_route(NOW)) as (url, _):
+        proc = orch("health", *AS_OF, "--config", str(config), "--cost-report", "--hours", "24",
                     env={"BIGQUERY_EMULATOR_HOST": url})
         assert proc.returncode == 0, proc.stderr
         report = json.loads(proc.stdout)
@@ -236,7 +236,8 @@ def test_cost_report_prints_total_cost_for_scripts(tmp_path):
         assert (report["jobs"], report["failed_jobs"], report["hours"]) == (150, 2, 24)
         assert [u["user_email"] for u in report["by_user"]] == ["bi@acme.example", "etl@acme.example"]
         if shutil.which("jq"):  # the seed's pipeline: pipeline-health-monitor --cost-report | jq .total_cost_usd
-            piped = subprocess.run(f"'{BIN}/pipeline-health-monitor' --config '{config}' --cost-report --hours 24"
+            piped = subprocess.run(f"'{BIN}/pipeline-health-monitor' --as-of {NOW.isoformat()} --config '{config}'"
+                                   " --cost-report --hours 24"
                                    " | jq .total_cost_usd", shell=True, capture_output=True, text=True,
                                    env={"BIGQUERY_EMULATOR_HOST": url, "PATH": "/usr/bin:/bin"})
             assert float(piped.stdout) == pytest.approx(37.5)
@@ -249,12 +250,12 @@ def test_unreachable_bigquery_is_an_error_quickly(tmp_path):
     doc = bigquery_config()
     doc["warehouse"] = {"engine": "bigquery", "project": PROJECT, "timeout_seconds": 2}
     config = write_config(tmp_path, doc)
-    proc = orch("health", "--config", str(config), "--no-alerts", "--output", "results.json",
+    proc = orch("health", *AS_OF, "--config", str(config), "--no-alerts", "--output", "results.json",
                 cwd=tmp_path, env={"BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{port}"})
     assert proc.returncode == 2, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     assert {r["status"] for r in results} == {"error"}
-    proc = orch("health", "--config", str(config), "--cost-report",
+    proc = orch("health", *AS_OF, "--config", str(config), "--cost-report",
                 env={"BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{port}"})
     assert proc.returncode == 2 and "error: cost report" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -3,6 +3,7 @@ expected results, the reports parse, and faults end in `error` and exit 2."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import subprocess
@@ -13,7 +14,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.conftest import orch
-from tests.monitor_support import seed_warehouse, write_config
+from tests.monitor_support import AS_OF, NOW, seed_warehouse, write_config
 
 T = "wh.main."
 
@@ -71,7 +72,7 @@ def warehouse(tmp_path):
 
 def run_health(folder, *args, config=None):
     path = write_config(folder, config or health_config())
-    return orch("health", "--config", str(path), "--no-alerts", *args, cwd=folder)
+    return orch("health", *AS_OF, "--config", str(path), "--no-alerts", *args, cwd=folder)
 
 
 def results_of(path) -> dict:
@@ -91,6 +92,36 @@ def test_seeded_tables_give_exactly_the_expected_results(warehouse):
     short = results[f"{T}events_by_day/row_count"]["message"]
     assert short.count(": 0") == 1 and results[f"{T}events_by_day/row_count"]["observed"] == 0
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("hours_ahead", [0, 7, 30])
+def test_verdicts_hold_however_far_the_clock_has_moved_past_the_data(warehouse, time_machine, hours_ahead):
+    """The monitor's own clock, hours past the time the data was seeded for (a slow
+    run, across midnight UTC): judged --as-of that time, every verdict and observed
+    value is the one EXPECTED; without --as-of, the clock decides."""
+    from monitor import cli as monitor_cli
+
+    time_machine.move_to(NOW + dt.timedelta(hours=hours_ahead), tick=False)
+    path = write_config(warehouse, health_config())
+    code = monitor_cli.main("health", ["--config", str(path), "--no-alerts", "-q", *AS_OF,
+                                       "--output", str(warehouse / "as_of.json")])
+    assert code == 2
+    judged = results_of(warehouse / "as_of.json")
+    assert {k: r["status"] for k, r in judged.items()} == {k: s for k, (s, _) in EXPECTED.items()}
+    assert judged[f"{T}stale_events/freshness"]["observed"] == 50.0
+    assert all(r["checked_at"].startswith(NOW.date().isoformat()) for r in judged.values())
+    monitor_cli.main("health", ["--config", str(path), "--no-alerts", "-q", "--output", str(warehouse / "now.json")])
+    on_the_clock = results_of(warehouse / "now.json")
+    assert on_the_clock[f"{T}stale_events/freshness"]["observed"] == 50.0 + hours_ahead
+    fresh = on_the_clock[f"{T}fresh_events/freshness"]["status"]
+    assert fresh == ("pass" if hours_ahead < 23 else "fail")
+
+
+def test_as_of_takes_an_iso_time_and_only_for_one_run(warehouse):
+    for args, message in ((["--as-of", "yesterday"], "not an ISO 8601 time: 'yesterday'"),
+                          ([*AS_OF, "--monitor"], "--as-of judges one run at a fixed time")):
+        proc = run_health(warehouse, *args)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_violations_without_errors_exit_1_and_a_clean_run_exits_0(warehouse):

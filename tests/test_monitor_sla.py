@@ -21,7 +21,7 @@ import pytest
 from monitor.checks import Result
 from monitor.history import History
 from tests.conftest import orch
-from tests.monitor_support import NOW, http_server, seed_warehouse, write_config
+from tests.monitor_support import AS_OF, NOW, http_server, seed_warehouse, write_config
 
 H = dt.timedelta(hours=1)
 M = dt.timedelta(minutes=1)
@@ -75,7 +75,7 @@ def test_pipeline_runs_from_dbt_run_results(tmp_path):
         ("model.shop.stg_orders", "success", start, 4 * M),
         ("model.shop.fct_orders", "success", start + 5 * M, 12 * M),
         ("model.shop.dim_customers", "success", start + 5 * M, 20 * M)])
-    proc = orch("sla", "--config", str(config), "--run-results", str(on_time), "--output", "out.json",
+    proc = orch("sla", *AS_OF, "--config", str(config), "--run-results", str(on_time), "--output", "out.json",
                 "--no-alerts", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = results_of(tmp_path / "out.json")
@@ -85,7 +85,7 @@ def test_pipeline_runs_from_dbt_run_results(tmp_path):
     late = run_results(tmp_path / "run2.json", "inv-2", [
         ("model.shop.stg_orders", "success", NOW - H, 12 * M),
         ("model.shop.fct_orders", "error", NOW - H + 13 * M, 2 * M)])
-    proc = orch("sla", "--config", str(config), "--run-results", str(on_time), "--run-results", str(late),
+    proc = orch("sla", *AS_OF, "--config", str(config), "--run-results", str(on_time), "--run-results", str(late),
                 "--output", "out.json", "--no-alerts", cwd=tmp_path)
     assert proc.returncode == 1
     out = results_of(tmp_path / "out.json")
@@ -106,7 +106,7 @@ def test_pipeline_runs_from_dbt_run_results(tmp_path):
 def test_a_pipeline_without_runs_is_an_error_not_a_pass(tmp_path):
     seed_warehouse(tmp_path / "wh.duckdb")
     config = write_config(tmp_path, sla_doc(), "sla-config.json")
-    proc = orch("sla", "--config", str(config), "--output", "out.json", "--no-alerts", cwd=tmp_path)
+    proc = orch("sla", *AS_OF, "--config", str(config), "--output", "out.json", "--no-alerts", cwd=tmp_path)
     assert proc.returncode == 2
     out = results_of(tmp_path / "out.json")
     assert out["pipeline:marts/completion_time"]["status"] == "error"
@@ -147,9 +147,7 @@ def dag_run(run_id: str, state: str, start: dt.datetime | None, end: dt.datetime
 
 def test_pipeline_runs_from_the_airflow_api(tmp_path):
     seed_warehouse(tmp_path / "wh.duckdb")
-    # Running runs are judged against the real clock, so their start is taken from
-    # it now, not from when the suite was collected (a slow machine gets there late).
-    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # noqa: N806
+    # Running runs are judged at NOW (--as-of), however late a slow machine gets here.
     runs = {
         "marts": [dag_run("scheduled__4", "running", NOW - 50 * M, None),      # over its 30 min: a violation
                   dag_run("scheduled__3", "failed", NOW - 1 * dt.timedelta(days=1), NOW - dt.timedelta(days=1) + 5 * M),
@@ -165,11 +163,11 @@ def test_pipeline_runs_from_the_airflow_api(tmp_path):
         doc["airflow"] = {"url": url}
         config = write_config(tmp_path, doc, "sla-config.json")
         env = {"ORCH_AIRFLOW_USERNAME": "monitor", "ORCH_AIRFLOW_PASSWORD": "pw"}
-        proc = orch("sla", "--config", str(config), "--output", "out.json", "--no-alerts", cwd=tmp_path, env=env)
+        proc = orch("sla", *AS_OF, "--config", str(config), "--output", "out.json", "--no-alerts", cwd=tmp_path, env=env)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        again = orch("sla", "--config", str(config), "--no-alerts", "-q", cwd=tmp_path, env=env)
+        again = orch("sla", *AS_OF, "--config", str(config), "--no-alerts", "-q", cwd=tmp_path, env=env)
         assert again.returncode == 1
-        bad = orch("sla", "--config", str(config), "--no-alerts", "--output", "bad.json", cwd=tmp_path,
+        bad = orch("sla", *AS_OF, "--config", str(config), "--no-alerts", "--output", "bad.json", cwd=tmp_path,
                    env={"ORCH_AIRFLOW_USERNAME": "monitor", "ORCH_AIRFLOW_PASSWORD": "wrong"})
     out = results_of(tmp_path / "out.json")
     marts = out["pipeline:marts/completion_time"]
@@ -224,9 +222,11 @@ def test_sla_report_formats_show_compliance_and_trend(tmp_path):
                        [_result("wh.main.fresh_events/freshness_sla", "wh.main.fresh_events",
                                 "fail" if i in (3, 10) else "pass", at)])
     history.close()
-    for fmt in ("html", "markdown", "junit", "json"):
-        proc = orch("sla", "--config", str(config), "--report", "--format", fmt, "--output", f"r.{fmt}",
-                    "--no-alerts", cwd=tmp_path)
+    # The reports run one after another, each a minute after the one before.
+    for minute, fmt in enumerate(("html", "markdown", "junit", "json"), 1):
+        later = (NOW + dt.timedelta(minutes=minute)).isoformat()
+        proc = orch("sla", "--as-of", later, "--config", str(config), "--report", "--format", fmt,
+                    "--output", f"r.{fmt}", "--no-alerts", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
     page = (tmp_path / "r.html").read_text()
     svg = page[page.index("<svg"):page.index("</svg>") + 6]
@@ -312,5 +312,5 @@ def test_an_unusable_history_file_is_exit_2(tmp_path, content):
         (tmp_path / "orch-history.sqlite").write_bytes(content)
     else:
         (tmp_path / "orch-history.sqlite").mkdir()
-    proc = orch("sla", "--config", str(config), "--no-alerts", cwd=tmp_path)
+    proc = orch("sla", *AS_OF, "--config", str(config), "--no-alerts", cwd=tmp_path)
     assert proc.returncode == 2 and "history" in proc.stderr and "Traceback" not in proc.stderr
