@@ -15,6 +15,7 @@ pyproject.toml and constraints.txt have not changed since the last set-up.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ VENV = os.path.join(ROOT, ".venv")
 BIN = os.path.join(VENV, "bin")
 PYTHON = os.path.join(BIN, "python")
 STAMP = os.path.join(VENV, ".orch-setup")
+# What the monitors must find in the example: the feed its loader stamps stale on purpose.
+EXPECTED_FINDING = "jaffle_shop.raw.raw_payments/freshness"
 EXAMPLE = os.path.join(ROOT, "specs", "jaffle_shop")
 BUILD = os.path.join(ROOT, "build")
 
@@ -72,6 +75,9 @@ def example() -> None:
     # The seeds play the loader that fills the raw sources, so they load first.
     run(*dbt, "seed", "--quiet", *where, env=env)
     run(*dbt, "build", "--quiet", *where, env=env)
+    # The loader stamps what it loaded (after the build, which loads the seeds again):
+    # one feed stale on purpose, for the monitors to catch.
+    run(PYTHON, os.path.join(EXAMPLE, "load_raw.py"), env["ORCH_EXAMPLE_DUCKDB"])
     manifest = os.path.relpath(os.path.join(EXAMPLE, "target", "manifest.json"), ROOT)
     targets = [arg for t in ("ir", "airflow", "dagster", "health", "sla") for arg in ("--target", t)]
     run(os.path.join(BIN, "orch"), "compile", manifest, *targets, "--out", "build",
@@ -92,9 +98,20 @@ def example() -> None:
           " build/health/ and build/sla/ (the monitors' configs), build/sla-report.html (the SLA report),"
           " build/spec/ (the same project compiled from specs/marts.orch),"
           " build/orch-history.sqlite (the monitors' history).")
-    # Exit 1 from a monitor is a finding about the data (the seeds age), not a broken set-up.
     if 2 in (health, sla):
         sys.exit(2)
+    # The monitors behave as designed when they find exactly the stale feed the loader made.
+    with open(os.path.join(BUILD, "health-results.json"), encoding="utf-8") as fh:
+        results = json.load(fh)["results"]
+    expected = EXPECTED_FINDING
+    found = sorted(r["key"] for r in results if r["status"] not in ("pass", "warn"))
+    if found != [expected] or sla != 1:
+        print(f"\nunexpected: the monitors should find only {expected}; they found {found or 'nothing'}"
+              f" (orch health exit {health}, orch sla exit {sla})", file=sys.stderr)
+        sys.exit(1)
+    print(f"\nAs expected: FAIL {expected}. The example's loader (specs/jaffle_shop/load_raw.py)"
+          " stamps the payments feed 72 hours old on purpose, and the monitors caught it (the SLA report"
+          " too); every other check passed.")
 
 
 def ensure_chromium() -> None:

@@ -81,6 +81,9 @@ def built_example(tmp_path_factory):
     where = ["--project-dir", str(dest), "--profiles-dir", str(dest)]
     for command in ("seed", "build"):
         subprocess.run([str(BIN / "dbt"), command, "--quiet", *where], check=True, env=env, cwd=dest, timeout=600)
+    # As `python3 dev.py example` does: the loader stamps the raw tables, one feed stale on purpose.
+    subprocess.run([str(BIN / "python"), str(dest / "load_raw.py"), env["ORCH_EXAMPLE_DUCKDB"]], check=True,
+                   timeout=120)
     out = dest.parent / "build"
     proc = orch("compile", str(dest / "target" / "manifest.json"), "--target", "health", "--target", "sla",
                 "--out", str(out), "-O", "duckdb_path=../../jaffle_shop.duckdb")
@@ -88,29 +91,24 @@ def built_example(tmp_path_factory):
     return dest, out
 
 
-def _source_status(now: dt.datetime) -> str:
-    # The example's seeds stand in for a loader that last ran at this time.
-    age = now - dt.datetime(2026, 11, 27, 6, tzinfo=dt.UTC)
-    return "fail" if age > dt.timedelta(hours=48) else "warn" if age > dt.timedelta(hours=24) else "pass"
-
-
 def test_example_health_checks_what_dbt_built(built_example):
     project, out = built_example
-    # dbt stamped fct_orders when it built it: the monitor judges at one known time
-    # near that, and the expected verdicts come from the same time.
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    proc = orch("health", "--as-of", now.isoformat(), "--config", str(out / "health" / "health-config.json"),
+    # dbt and the loader stamped the tables when the example was set up: whatever the
+    # date, an hour later the one feed the loader left stale is the one finding.
+    later = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    proc = orch("health", "--as-of", later.isoformat(), "--config", str(out / "health" / "health-config.json"),
                 "--no-alerts", "--output", str(out / "health.json"))
     doc = json.loads((out / "health.json").read_text())
     status = {r["key"]: r["status"] for r in doc["results"]}
-    source = _source_status(now)
     assert status == {
         "jaffle_shop.marts.fct_orders/freshness": "pass",
-        "jaffle_shop.raw.raw_customers/freshness": source,
-        "jaffle_shop.raw.raw_orders/freshness": source,
-        "jaffle_shop.raw.raw_payments/freshness": source,
+        "jaffle_shop.raw.raw_customers/freshness": "pass",
+        "jaffle_shop.raw.raw_orders/freshness": "pass",
+        "jaffle_shop.raw.raw_payments/freshness": "fail",
     }
-    assert proc.returncode == (1 if source == "fail" else 0)
+    assert proc.returncode == 1
+    stale = next(r for r in doc["results"] if "raw_payments" in r["key"])
+    assert stale["observed"] == pytest.approx(73, abs=0.1)
     fct = next(r for r in doc["results"] if "fct_orders" in r["key"])
     assert fct["critical"] is True and fct["threshold"] == 26
 
