@@ -131,9 +131,9 @@ _MATERIALIZE = textwrap.dedent(
 )
 
 
-def test_example_materializes_end_to_end(tmp_path):
-    import duckdb
-
+def _compiled_example(tmp_path: Path) -> tuple[dict, Path]:
+    """The example copied into `tmp_path`, parsed by dbt and compiled to tmp_path/out/dagster:
+    (the environment its runs take, the DuckDB file they build)."""
     project = tmp_path / "jaffle_shop"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
     warehouse = tmp_path / "jaffle_shop.duckdb"
@@ -145,6 +145,13 @@ def test_example_materializes_end_to_end(tmp_path):
     result = orch("compile", str(project / "target" / "manifest.json"), "--target", "dagster", "--out",
                   str(tmp_path / "out"), "--profiles-dir", str(project), "-O", f"dbt_executable={BIN / 'dbt'}")
     assert result.returncode == 0, result.stderr
+    return env, warehouse
+
+
+def test_example_materializes_end_to_end(tmp_path):
+    import duckdb
+
+    env, warehouse = _compiled_example(tmp_path)
     run = subprocess.run([sys.executable, "-c", _MATERIALIZE, str(tmp_path / "out" / "dagster")], env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -227,17 +234,7 @@ def test_a_pipeline_waits_for_the_pipelines_it_reads(tmp_path):
     each pipeline that reads another runs on its cron once what it reads was updated
     since the tick, through its automation condition, as Dagster's daemon evaluates it.
     The evaluations run at fixed times, a day from any clock."""
-    project = tmp_path / "jaffle_shop"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", ".user.yml"))
-    warehouse = tmp_path / "jaffle_shop.duckdb"
-    env = dict(os.environ, ORCH_EXAMPLE_DUCKDB=str(warehouse), ORCH_DUCKDB_DATABASE=str(warehouse),
-               DAGSTER_HOME=str(tmp_path / "home"))
-    (tmp_path / "home").mkdir()
-    subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir",
-                    str(project)], env=env, check=True, timeout=300)
-    result = orch("compile", str(project / "target" / "manifest.json"), "--target", "dagster", "--out",
-                  str(tmp_path / "out"), "--profiles-dir", str(project), "-O", f"dbt_executable={BIN / 'dbt'}")
-    assert result.returncode == 0, result.stderr
+    env, _ = _compiled_example(tmp_path)
     seeds = "raw/raw_customers,raw/raw_orders,raw/raw_payments"
     run = subprocess.run([sys.executable, "-c", _WAIT, str(tmp_path / "out" / "dagster"), seeds], env=env,
                          capture_output=True, text=True, timeout=900, check=False)
