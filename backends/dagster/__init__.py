@@ -237,14 +237,20 @@ class _Package:
         part = asset.partitioning
         return pyfmt.call(f"dg.{_PARTITIONS[part.granularity]}", start_date=pyfmt.lit(_start_date(part)))
 
-    def after_upstream(self, key: str) -> str | None:
-        """The automation condition (source text) of an asset, or a check of it, whose
-        pipeline waits for other pipelines; None for a pipeline its schedule runs."""
+    def waits_on(self, key: str) -> ir.Schedule | None:
+        """The schedule of an asset's pipeline (for the asset and its checks) when the
+        pipeline waits for other pipelines; None when its own schedule runs it."""
         pipeline = self.pipelines.get(self.owner.get(key))
         if pipeline is None or not self.upstream[pipeline.name]:
             return None
         self.automated.add(key)
-        return f"after_upstream({pyfmt.pystr(pipeline.schedule.cron)}, {pyfmt.pystr(pipeline.schedule.timezone)})"
+        return pipeline.schedule
+
+    def after_upstream(self, key: str) -> str | None:
+        """The automation condition (source text) of an asset, or a check of it, whose
+        pipeline waits for other pipelines; None for a pipeline its schedule runs."""
+        schedule = self.waits_on(key)
+        return schedule and f"after_upstream({pyfmt.pystr(schedule.cron)}, {pyfmt.pystr(schedule.timezone)})"
 
     def spec(self, asset: ir.Asset, external: bool = False):
         """The asset's `dg.AssetSpec(...)`, as a layout node."""
@@ -383,9 +389,9 @@ class _Package:
                 check_id = f"{key}#freshness" if check is None else check.key
                 check = {"asset": self.keys[key], "name": _check_name(name), "sql": sql, "blocking": bool(blocking),
                          "id": check_id}
-                pipeline = self.pipelines.get(self.owner.get(key))
-                if self.after_upstream(key) and pipeline is not None:
-                    check["after_upstream"] = [pipeline.schedule.cron, pipeline.schedule.timezone]
+                schedule = self.waits_on(key)
+                if schedule is not None:
+                    check["after_upstream"] = [schedule.cron, schedule.timezone]
                 out.append((engine, pyfmt.lit(check)))
         return out
 
