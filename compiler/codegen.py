@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
-from compiler import __version__, ir
+from compiler import __version__, ir, pyfmt
 from compiler.backend import OutputFile
 from compiler.diagnostics import Code, CompileError, error
 
@@ -54,6 +54,17 @@ def project_dir_variables(project: ir.Project) -> dict[str, str]:
         taken.add(name)
         names[folder] = name
     return names
+
+
+def project_dir_lines(runs: str, folders: Iterable[tuple[str, str, str]]) -> list[str]:
+    """Source lines giving each (name, variable, folder) where the project folder is on
+    the machine that `runs` the generated file: the variable where it is set, else
+    the folder orch compiled with. The file imports `os`."""
+    lines = [f"{name} = os.environ.get({pyfmt.pystr(variable)}, {pyfmt.pystr(folder)})"
+             for name, variable, folder in folders]
+    return [f"# Where each project folder is on the machine that runs {runs}: the folder its",
+            "# variable names, else where orch compiled it (docs/backends.md, \"Deploying the output\").",
+            *lines] if lines else []
 
 
 def in_project(path: str, project_dir: str) -> str:

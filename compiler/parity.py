@@ -296,14 +296,13 @@ def compare(a: dict, b: dict, names: tuple[str, str] = PLATFORMS) -> list[str]:
         sa, sb = a["pipelines"][name], b["pipelines"][name]
         if sa != sb:
             out.append(f"pipeline {name}: scheduled {sa[0]} ({sa[1]}) in {left}, {sb[0]} ({sb[1]}) in {right}")
-    only("edge", map(tuple, a["edges"]), map(tuple, b["edges"]), lambda e: f"{e[0]} -> {e[1]}")
-    only("cross-pipeline read", map(tuple, a["cross"]), map(tuple, b["cross"]),
-         lambda e: f"of {e[0]} by pipeline {e[1]}")
-    for name in sorted(set(a["pipelines"]) & set(b["pipelines"])):
         wa, wb = a["waits"].get(name, []), b["waits"].get(name, [])
         if wa != wb:
             out.append(f"pipeline {name}: waits for {', '.join(wa) or 'nothing'} in {left}, "
                        f"{', '.join(wb) or 'nothing'} in {right}")
+    only("edge", map(tuple, a["edges"]), map(tuple, b["edges"]), lambda e: f"{e[0]} -> {e[1]}")
+    only("cross-pipeline read", map(tuple, a["cross"]), map(tuple, b["cross"]),
+         lambda e: f"of {e[0]} by pipeline {e[1]}")
     only("check", a["checks"], b["checks"], str)
     for check in sorted(set(a["checks"]) & set(b["checks"])):
         if a["checks"][check] != b["checks"][check]:

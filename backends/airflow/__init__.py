@@ -32,7 +32,13 @@ import attrs
 from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
-from compiler.codegen import format_python, in_project, project_dir_variables, python_header
+from compiler.codegen import (
+    format_python,
+    in_project,
+    project_dir_lines,
+    project_dir_variables,
+    python_header,
+)
 from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import schedule_label, tests_of_several, upstream_pipelines
 
@@ -967,11 +973,8 @@ class _DagFile:
             "",
         ]
         if self.folders:
-            code += ["# Where each project folder is on the machine that runs this DAG: the folder its",
-                     "# variable names, else where orch compiled it (docs/backends.md, \"Deploying the output\")."]
-            code += [f"{name} = os.environ.get({pyfmt.pystr(self.folder_variables[folder])}, {pyfmt.pystr(folder)})"
-                     for folder, name in sorted(self.folders.items(), key=lambda kv: kv[1])]
-            code += [""]
+            code += [*project_dir_lines("this DAG", [(name, self.folder_variables[folder], folder) for folder, name
+                                                     in sorted(self.folders.items(), key=lambda kv: kv[1])]), ""]
         if helpers:
             code += [helpers, ""]
         code += [f"with DAG(\n    {dag_args},\n) as dag:"]

@@ -25,7 +25,13 @@ from collections.abc import Mapping
 from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
-from compiler.codegen import format_python, in_project, project_dir_variables, python_header
+from compiler.codegen import (
+    format_python,
+    in_project,
+    project_dir_lines,
+    project_dir_variables,
+    python_header,
+)
 from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import slug, upstream_pipelines
 
@@ -468,11 +474,7 @@ class _Package:
                 *imports,
                 "",
                 f"DBT = {self.b.option('dbt_executable')!r}",
-                *(["", "# Where each project folder is on the machine that runs these assets: the folder its",
-                   "# variable names, else where orch compiled it (docs/backends.md, \"Deploying the output\")."]
-                  if folders else []),
-                *(f"{name} = os.environ.get({pyfmt.pystr(variable)}, {pyfmt.pystr(folder)})"
-                  for name, variable, folder in folders),
+                *(["", *project_dir_lines("these assets", folders)] if folders else []),
                 "",
                 *(code for _, code in layers[layer]),
                 *(code for _, code in checks),
