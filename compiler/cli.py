@@ -17,13 +17,24 @@ import os
 import sys
 from collections.abc import Sequence
 
-from compiler import __version__, backend, codegen, ir, serde, stamp
-from compiler.diagnostics import CompileError, Diagnostic, did_you_mean, render_all
+from compiler import __version__, backend, codegen, config, ir, serde, stamp
+from compiler.diagnostics import (
+    Code,
+    CompileError,
+    Diagnostic,
+    Settings,
+    UnusableCode,
+    codes_named,
+    did_you_mean,
+    render_all,
+)
 from compiler.driver import BuildOptions, build
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
 from compiler.passes.cadence import cron_problem
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+#: Text output shows this many diagnostics of one code before it only counts them.
+PER_CODE = 3
 
 
 class UsageError(Exception):
@@ -62,6 +73,23 @@ def _add_build_options(parser: argparse.ArgumentParser, diagnostics_format: bool
     if diagnostics_format:
         out.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    out.add_argument("--warn", action="append", default=[], metavar="CODE",
+                     help="report a policy check (E041, E042, E051) as a warning; repeatable")
+    out.add_argument("--ignore", action="append", default=[], metavar="CODE",
+                     help="do not report a warning or policy check; repeatable")
+    out.add_argument("--warn-error", action="store_true", help="treat warnings as errors")
+    out.add_argument("--verbose", "-v", action="store_true",
+                     help=f"print every diagnostic (default: at most {PER_CODE} of each code, then a count)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    codes: dict[str, set[Code]] = {}
+    for option in ("warn", "ignore"):
+        try:
+            codes[option] = codes_named(option, getattr(args, option))
+        except UnusableCode as exc:
+            raise UsageError(f"--{option} {exc.value}: {exc.problem}") from None
+    return Settings(warn=codes["warn"], ignore=codes["ignore"], warn_error=args.warn_error)
 
 
 def _build_options(args: argparse.Namespace) -> BuildOptions:
@@ -80,6 +108,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
         default_schedule=ir.Schedule(cron=args.schedule, timezone=args.timezone) if args.schedule else None,
         run_results=args.run_results,
         runner=args.runner,
+        diagnostics=_settings(args),
     )
 
 
@@ -92,7 +121,8 @@ def _color(args: argparse.Namespace) -> bool:
 def _rendered(diagnostics: Sequence[Diagnostic], args: argparse.Namespace) -> str:
     if args.format == "json":
         return render_all(diagnostics, "json", False)
-    return render_all(diagnostics, "text", _color(args)) if diagnostics else ""
+    per_code = None if getattr(args, "verbose", True) else PER_CODE
+    return render_all(diagnostics, "text", _color(args), per_code) if diagnostics else ""
 
 
 def _report(diagnostics: Sequence[Diagnostic], args: argparse.Namespace) -> None:
@@ -140,8 +170,8 @@ def run_compile(
     transaction under `root`."""
     out_dirs = [out_dir for _, out_dir in targets]
     settings = {"targets": list(targets), "options": repr(options), "backend_options": list(args.option),
-                "format": args.format, "color": _color(args)}
-    compile_key = stamp.key(inputs, [options.run_results], settings)
+                "format": args.format, "color": _color(args), "verbose": args.verbose}
+    compile_key = stamp.key(inputs, [options.run_results, *config.find(inputs)], settings)
     previous = stamp.load(compile_key, out_dirs, root)
     if previous is not None:
         # Nothing orch reads has changed, and the outputs are as the last compile left them.
@@ -157,13 +187,11 @@ def run_compile(
         classes = [backend.load(name) for name in dict.fromkeys(name for name, _ in targets)]
         backend_options = _backend_options(args.option, classes)
         backends = [cls(backend_options) for cls in classes]
-        project, diagnostics = build(inputs, options)
+        project, diagnostics = build(inputs, options, backends)
     except CompileError as exc:
         _report(exc.diagnostics, args)
         return EXIT_UNUSABLE
     by_name = {b.name: b for b in backends}
-    for b in backends:
-        diagnostics.extend(b.unsupported(project))
     report = _rendered(diagnostics, args)
     if report:
         print(report, file=sys.stderr)

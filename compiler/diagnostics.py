@@ -8,6 +8,7 @@ returned instead, so one run reports all of them.
 
 from __future__ import annotations
 
+import collections
 import difflib
 import enum
 import json
@@ -61,6 +62,7 @@ class Code(str, enum.Enum):
     INVALID_VALUE = "E094"
     BAD_INCLUDE = "E095"
     SQLMESH_LOAD = "E096"
+    INVALID_SETTINGS = "E097"
 
 
 @attrs.frozen(kw_only=True)
@@ -110,6 +112,85 @@ def warning(code: Code, message: str, span: Location) -> Diagnostic:
     return Diagnostic(code=code, level=Level.WARNING, message=message, span=span)
 
 
+#: Errors about what a project asks for rather than whether it can be read: a
+#: team may turn these into warnings while it fixes its meta (`--warn CODE`).
+#: Every other error means the input cannot be compiled faithfully.
+POLICY_CHECKS = frozenset({Code.INFEASIBLE_FRESHNESS, Code.SLA_BELOW_CRITICAL_PATH, Code.UNKNOWN_PARTITION_FIELD})
+
+
+def settings_problem(option: str, value: str) -> tuple[Code | None, str | None]:
+    """The code `value` names for `option` (warn or ignore), or why it cannot be used there."""
+    code = next((c for c in Code if c.value == value.strip().upper()), None)
+    if code is None:
+        usable = sorted(c.value for c in Code if c in POLICY_CHECKS or (option == "ignore" and c.value[0] == "W"))
+        return None, f"{value!r} is not a diagnostic code{did_you_mean(value.upper(), usable)}"
+    policy = ", ".join(sorted(c.value for c in POLICY_CHECKS))
+    is_warning = code.value.startswith("W")
+    if option == "warn" and is_warning:
+        return None, f"{code.value} is a warning already"
+    if not is_warning and code not in POLICY_CHECKS:
+        what = "made a warning" if option == "warn" else "ignored"
+        return None, (f"{code.value} ({code.name.lower().replace('_', ' ')}) means the input cannot be compiled "
+                      f"faithfully and cannot be {what}; the policy checks are {policy}")
+    return code, None
+
+
+class UnusableCode(ValueError):
+    """A code a setting cannot take: `value` as written, and `problem`, why."""
+
+    def __init__(self, value: str, problem: str):
+        super().__init__(value, problem)
+        self.value, self.problem = value, problem
+
+
+def codes_named(option: str, values: Iterable[str]) -> set[Code]:
+    """The codes `values` name for `option`; UnusableCode at the first that cannot be used."""
+    chosen = set()
+    for value in values:
+        code, problem = settings_problem(option, value)
+        if problem:
+            raise UnusableCode(value, problem)
+        chosen.add(code)
+    return chosen
+
+
+def _codes(codes: Iterable[Code]) -> tuple[Code, ...]:
+    return tuple(sorted(set(codes), key=lambda c: c.value))
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Which diagnostics a project has chosen to soften, silence or harden.
+
+    Settings from the command line, `[tool.orch]` and specs add up: a code any of
+    them names is warned or ignored, and any of them can ask for `warn_error`.
+    """
+
+    # Sorted, so that equal settings print alike: the compile stamp keys on their text.
+    warn: tuple[Code, ...] = attrs.field(default=(), converter=_codes)
+    ignore: tuple[Code, ...] = attrs.field(default=(), converter=_codes)
+    warn_error: bool = False
+
+    def merged(self, other: Settings | None) -> Settings:
+        if other is None:
+            return self
+        return Settings(warn=(*self.warn, *other.warn), ignore=(*self.ignore, *other.ignore),
+                        warn_error=self.warn_error or other.warn_error)
+
+    def apply(self, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+        kept = []
+        for d in diagnostics:
+            if d.code in self.ignore:
+                continue
+            if d.is_error and d.code in self.warn:
+                d = attrs.evolve(d, level=Level.WARNING)
+            # A code warned by name stays a warning under --warn-error: the narrower setting wins.
+            elif not d.is_error and self.warn_error and d.code not in self.warn:
+                d = attrs.evolve(d, level=Level.ERROR)
+            kept.append(d)
+        return kept
+
+
 class CompileError(Exception):
     """The input cannot be turned into IR at all (exit code 2)."""
 
@@ -120,8 +201,20 @@ class CompileError(Exception):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
 
-def render_all(diagnostics: Iterable[Diagnostic], fmt: str, color: bool) -> str:
+def render_all(diagnostics: Iterable[Diagnostic], fmt: str, color: bool, per_code: int | None = None) -> str:
+    """Every diagnostic as JSON, or as text lines; text shows at most `per_code` of
+    each code, then one count line per code that had more."""
     diagnostics = list(diagnostics)
     if fmt == "json":
         return json.dumps([d.to_json() for d in diagnostics], indent=2)
-    return "\n".join(d.render(color) for d in diagnostics)
+    counts = collections.Counter(d.code for d in diagnostics)
+    shown: collections.Counter[Code] = collections.Counter()
+    lines = []
+    for d in diagnostics:
+        shown[d.code] += 1
+        if per_code is None or shown[d.code] <= per_code:
+            lines.append(d.render(color))
+    for code, count in counts.items():
+        if per_code is not None and count > per_code:
+            lines.append(f"{code.value} x {count} ({per_code} shown; --verbose for all)")
+    return "\n".join(lines)

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from compiler import ir
-from compiler.diagnostics import Code, CompileError, Diagnostic, error
+from compiler import config, ir
+from compiler.backend import Backend
+from compiler.diagnostics import Code, CompileError, Diagnostic, Settings, error
 from compiler.frontends import dbt, dsl, sqlmesh
 from compiler.grouping import declared_pipeline, group_pipelines
 from compiler.passes import PassContext, run_passes
@@ -32,6 +33,8 @@ class BuildOptions:
     default_schedule: ir.Schedule | None = None
     run_results: str | None = None
     runner: str = "dbt"
+    #: The command line's; `[tool.orch]` and specs add theirs.
+    diagnostics: Settings = attrs.Factory(Settings)
 
 
 def input_kind(path: str) -> str:
@@ -154,8 +157,11 @@ def merge_dbt_projects(projects: Iterable[ir.DbtProject]) -> tuple[ir.DbtProject
                  for d, n in sorted(nodes.items()))
 
 
-def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, list[Diagnostic]]:
-    """Lower, merge, group and check; raises CompileError when an input is unusable."""
+def build(inputs: Sequence[str], options: BuildOptions,
+          backends: Sequence[Backend] = ()) -> tuple[ir.Project, list[Diagnostic]]:
+    """Lower, merge, group and check, with what `backends` cannot express, under the
+    project's diagnostic settings; raises CompileError when an input is unusable."""
+    settings = options.diagnostics.merged(config.settings_for(inputs))
     lowered = [_lower(path, options) for path in inputs]
     diagnostics: list[Diagnostic] = [d for part in lowered for d in part.diagnostics]
     assets: dict[str, ir.Asset] = {}
@@ -204,4 +210,9 @@ def build(inputs: Sequence[str], options: BuildOptions) -> tuple[ir.Project, lis
         durations_source=options.run_results,
     )
     project, found = run_passes(project, ctx)
-    return project, diagnostics + found
+    diagnostics += found
+    for b in backends:
+        diagnostics.extend(b.unsupported(project))
+    for spec in specs:
+        settings = settings.merged(spec.settings)
+    return project, settings.apply(diagnostics)

@@ -222,6 +222,8 @@ class Asset:
     path: str | None = None
     package: str | None = None
     columns: tuple[str, ...] = ()
+    #: `columns` is the full list, checked by the warehouse (a dbt contract).
+    columns_enforced: bool = False
     compiled_sql: str | None = None
     retries: int | None = None
     retry_delay: timedelta | None = None

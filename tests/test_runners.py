@@ -105,7 +105,7 @@ def test_meta_runner_overrides_the_compile_option(compiled_example, tmp_path):
 def test_sql_runners_without_compiled_sql_name_each_model(example_manifest, tmp_path):
     out = tmp_path / "out"
     result = orch("compile", str(example_manifest), "--target", "airflow", "--out", str(out),
-                  "--runner", "bigquery")
+                  "--runner", "bigquery", "--verbose")
     assert result.returncode == 1
     for name in MODELS:
         assert re.search(rf"model\.jaffle_shop\.{name}: error\[E080\]: {name}: the bigquery runner needs the "

@@ -566,6 +566,7 @@ class _Lowering:
             critical=critical,
             layer=infer_layer(str(node.get("name", "")), path, kind),
             compiled_sql=compiled if isinstance(compiled, str) else None,
+            columns_enforced=_as_dict(node.get("contract") or config.get("contract")).get("enforced") is True,
             retries=retries,
             retry_delay=retry_delay,
             **common,

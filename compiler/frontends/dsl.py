@@ -24,7 +24,16 @@ from datetime import date, timedelta
 import attrs
 
 from compiler import ir
-from compiler.diagnostics import Code, CompileError, Diagnostic, did_you_mean, error, warning
+from compiler.diagnostics import (
+    Code,
+    CompileError,
+    Diagnostic,
+    Settings,
+    did_you_mean,
+    error,
+    settings_problem,
+    warning,
+)
 from compiler.frontends import dbt, sqlmesh
 from compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
@@ -59,6 +68,7 @@ _CHECK_ATTRS = {"column": STR, "max_age": DUR, "min_rows": INT, "partition_colum
                 "sql": STR, "level": LEVEL, "blocking": BOOL}
 
 SHAPES: dict[str, Shape] = {
+    "diagnostics": Shape(attributes={"warn": STRS, "ignore": STRS, "warn_error": BOOL}),
     "defaults": Shape(attributes={"schedule": STR, "timezone": STR, "owner": STR, "retries": INT,
                                   "retry_delay": DUR, "group_by": STR, "dialect": STR, "connection": STR}),
     "dbt": Shape((1, 1), {"manifest": STR, "project_dir": STR, "profiles_dir": STR, "target": STR,
@@ -82,7 +92,7 @@ SHAPES: dict[str, Shape] = {
     "check": Shape((1, 2), dict(_CHECK_ATTRS), label_names='the check kind ("freshness", "row_count" or "sql") '
                                                           "and an optional name"),
 }
-TOP_LEVEL = ("defaults", "dbt", "sqlmesh", "pipeline", "asset", "task")
+TOP_LEVEL = ("defaults", "diagnostics", "dbt", "sqlmesh", "pipeline", "asset", "task")
 CHECK_KINDS = {"freshness": ir.CheckKind.FRESHNESS, "row_count": ir.CheckKind.ROW_COUNT, "sql": ir.CheckKind.CUSTOM_SQL}
 _CHECK_REQUIRED = {"freshness": ("column", "max_age"), "row_count": ("min_rows",), "sql": ("sql",)}
 _CHECK_ALLOWED = {"freshness": {"column", "max_age", "level", "blocking"},
@@ -142,6 +152,7 @@ class SpecLowered:
     pipelines: tuple[DeclaredPipeline, ...] = ()
     group_by: str | None = None
     default_schedule: ir.Schedule | None = None
+    settings: Settings | None = None
 
 
 # --- loading files --------------------------------------------------------------------------------
@@ -335,6 +346,7 @@ class _Lowering:
                     for child in node.blocks():
                         self.check_nested(spec, child)
         self.defaults = self.lower_defaults(items["defaults"])
+        settings = self.lower_settings(items["diagnostics"])
         self.unique_labels(items, ("dbt", "sqlmesh"), "import")
         self.unique_labels(items, ("pipeline",), "pipeline")
         self.unique_labels(items, ("task",), "task")
@@ -371,6 +383,7 @@ class _Lowering:
             group_by=self.defaults.get("group_by"),
             default_schedule=ir.Schedule(cron=schedule, timezone=self.defaults.get("timezone") or "UTC")
             if schedule else None,
+            settings=settings,
         )
 
     def check_nested(self, spec: Spec, block: Block) -> None:
@@ -422,6 +435,27 @@ class _Lowering:
                 seen[item.label] = item
                 kept.append(item)
             items[kind] = kept
+
+    def lower_settings(self, items: list[_Item]) -> Settings | None:
+        """`diagnostics { warn = [...] ignore = [...] warn_error = true }`; blocks in included
+        files add up, as settings from the command line and pyproject.toml do."""
+        if not items:
+            return None
+        settings = Settings()
+        for item in items:
+            codes: dict[str, set[Code]] = {"warn": set(), "ignore": set()}
+            for attr in item.block.attributes():
+                if attr.name == "warn_error":
+                    settings = settings.merged(Settings(warn_error=bool(self.plain(attr.value))))
+                    continue
+                for element in attr.value.value:
+                    code, problem = settings_problem(attr.name, str(element.value))
+                    if problem:
+                        self.report(Code.INVALID_VALUE, f"{attr.name}: {problem}", item.spec, element)
+                    else:
+                        codes[attr.name].add(code)
+            settings = settings.merged(Settings(warn=codes["warn"], ignore=codes["ignore"]))
+        return settings
 
     def lower_defaults(self, items: list[_Item]) -> dict[str, object]:
         out: dict[str, object] = {}

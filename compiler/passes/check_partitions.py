@@ -1,12 +1,21 @@
 """check_partitions: partition specs must be ones the warehouse accepts, on a
-column the model has (when the model documents its columns)."""
+column the model has.
+
+Whether the column exists is known for certain in two cases: the model's
+compiled SQL names its output columns, or its documented columns are a
+contract the warehouse enforces. Documented columns alone are often a partial
+list, so a field missing from them is only a warning.
+"""
 
 from __future__ import annotations
 
 import difflib
 
+import sqlglot
+from sqlglot import exp
+
 from compiler import ir
-from compiler.diagnostics import Code, Diagnostic, error
+from compiler.diagnostics import Code, Diagnostic, error, warning
 
 _TIME_GRANULARITIES = {
     "date": ("day", "month", "year"),
@@ -50,16 +59,53 @@ def run(project: ir.Project, ctx) -> tuple[ir.Project, list[Diagnostic]]:
                     asset.origin,
                 )
             )
-        columns = {c.lower(): c for c in asset.columns}
-        if columns and part.field.lower() not in columns:
-            close = difflib.get_close_matches(part.field, list(columns.values()), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            diagnostics.append(
-                error(
-                    Code.UNKNOWN_PARTITION_FIELD,
-                    f"{asset.name}: partition field {part.field!r} is not among its documented "
-                    f"columns{hint}",
-                    asset.origin,
-                )
-            )
+        problem = _field_problem(asset, part.field)
+        if problem is not None:
+            make, message = problem
+            diagnostics.append(make(Code.UNKNOWN_PARTITION_FIELD, f"{asset.name}: {message}", asset.origin))
     return project, diagnostics
+
+
+def output_columns(sql: str | None, engine: str | None) -> list[str] | None:
+    """The column names a model's SQL produces, when its outermost query names them all
+    (no `*`, parsable in the warehouse's dialect); None when that cannot be told."""
+    if not sql:
+        return None
+    try:
+        tree = sqlglot.parse_one(sql, read=engine if engine in sqlglot.Dialect.classes else None)
+    except (sqlglot.errors.SqlglotError, ValueError, RecursionError):
+        return None
+    while isinstance(tree, exp.SetOperation):
+        tree = tree.this
+    # An unaliased expression is named by each warehouse its own way, and `*` by the
+    # tables it reads: only plain columns and aliases name an output for certain.
+    if not isinstance(tree, exp.Select) or not all(
+        isinstance(e, exp.Alias) or (isinstance(e, exp.Column) and not isinstance(e.this, exp.Star))
+        for e in tree.expressions
+    ):
+        return None
+    names = tree.named_selects
+    return names if len(names) == len(tree.expressions) and all(names) else None
+
+
+def _field_problem(asset: ir.Asset, field: str):
+    """(error or warning, message) when the partition field is not, or may not be, a column."""
+    produced = output_columns(asset.compiled_sql, asset.relation.engine if asset.relation else None)
+    if produced is not None:
+        if field.lower() in {c.lower() for c in produced}:
+            return None
+        return error, (f"partition field {field!r} is not among the columns its compiled SQL produces "
+                       f"({', '.join(produced)}){_hint(field, produced)}")
+    documented = asset.columns
+    if not documented or field.lower() in {c.lower() for c in documented}:
+        return None
+    if asset.columns_enforced:
+        return error, (f"partition field {field!r} is not among the columns of its enforced contract"
+                       f"{_hint(field, documented)}")
+    return warning, (f"partition field {field!r} is not among its documented columns{_hint(field, documented)}; "
+                     "if the model has it, document it (with a contract enforced, this is an error)")
+
+
+def _hint(field: str, columns) -> str:
+    close = difflib.get_close_matches(field, list(columns), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
