@@ -11,10 +11,12 @@ overwritten or removed.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
 import json
+import keyword
 import os
 import re
 import shutil
@@ -32,6 +34,38 @@ _HEAD_BYTES = 4096
 #: The environment variable that tells generated code where a project folder
 #: is on the machine that runs it, when that is not where orch compiled it.
 PROJECT_DIR_VARIABLE = "ORCH_PROJECT_DIR_"
+
+
+#: Names no generated identifier may take in any file: rebinding a builtin or
+#: `annotations` (bound by `from __future__ import annotations`) changes what
+#: the file's own code means.
+_PYTHON_NAMES = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
+    "annotations"}
+
+
+class NameScope:
+    """The module-level identifiers of one generated file, each distinct.
+
+    `reserved` is every name the file imports or defines itself; a model or
+    pipeline named like one of them (`datetime`, `BashOperator`, `dg`,
+    `run_dbt`) gets a suffix instead of rebinding it.
+    """
+
+    def __init__(self, reserved: Iterable[str] = (), prefix: str = "t_") -> None:
+        self.used = set(reserved) | _PYTHON_NAMES
+        self.prefix = prefix
+
+    def __call__(self, text: str) -> str:
+        base = re.sub(r"\W", "_", text, flags=re.ASCII)
+        # Keywords, soft keywords and builtins keep their spelling under a prefix, dunder
+        # names are Python's own, and an identifier cannot start with a digit.
+        if not base or base[0].isdigit() or base in _PYTHON_NAMES or base.startswith("__"):
+            base = f"{self.prefix}{base}"
+        name, n = base, 2
+        while name in self.used:
+            name, n = f"{base}_{n}", n + 1
+        self.used.add(name)
+        return name
 
 
 def project_dir_variables(project: ir.Project) -> dict[str, str]:

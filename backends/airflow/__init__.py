@@ -19,7 +19,6 @@ and `AssetOrTimeSchedule` runs on either trigger, not after both.
 from __future__ import annotations
 
 import json
-import keyword
 import os
 import re
 import shlex
@@ -33,6 +32,7 @@ from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import (
+    NameScope,
     format_python,
     in_project,
     project_dir_lines,
@@ -134,21 +134,34 @@ def _skipped(where: ir.Location, what: str):
     return warning(Code.UNSUPPORTED_BY_BACKEND, f"airflow backend leaves out {what}", where)
 
 
-class _Names:
-    """Python identifiers for tasks, unique within one file."""
+_SQL_OPERATORS = "airflow.providers.common.sql.operators.sql"
+_BIGQUERY_OPERATORS = "airflow.providers.google.cloud.operators.bigquery"
 
-    def __init__(self) -> None:
-        self.used = {"dag", "pendulum", "timedelta", "Asset", "DAG"}
-
-    def __call__(self, text: str) -> str:
-        base = re.sub(r"\W", "_", text, flags=re.ASCII)
-        if not base or base[0].isdigit() or keyword.iskeyword(base) or keyword.issoftkeyword(base):
-            base = f"t_{base}"
-        name, n = base, 2
-        while name in self.used:
-            name, n = f"{base}_{n}", n + 1
-        self.used.add(name)
-        return name
+#: Every name a DAG file can import, and its module (None: `import name`). A task
+#: variable never takes one of them, whether the file imports it or not.
+_IMPORTABLE: dict[str, str | None] = {
+    "os": None,
+    "pendulum": None,
+    "datetime": "datetime",
+    "timedelta": "datetime",
+    "DAG": "airflow.sdk",
+    "Asset": "airflow.sdk",
+    "DeadlineAlert": "airflow.sdk",
+    "DeadlineReference": "airflow.sdk",
+    "SyncCallback": "airflow.sdk",
+    "BashOperator": "airflow.providers.standard.operators.bash",
+    "EmptyOperator": "airflow.providers.standard.operators.empty",
+    "ExternalTaskSensor": "airflow.providers.standard.sensors.external_task",
+    "SQLExecuteQueryOperator": _SQL_OPERATORS,
+    "SQLCheckOperator": _SQL_OPERATORS,
+    "BigQueryInsertJobOperator": _BIGQUERY_OPERATORS,
+    "BigQueryCheckOperator": _BIGQUERY_OPERATORS,
+    "DbtNodeSensor": SUPPORT_MODULE,
+    "DbtBuildOperator": SUPPORT_MODULE,
+    "DbtTestsOperator": SUPPORT_MODULE,
+}
+#: What a DAG file defines at module level under fixed names.
+_DEFINED = ("dag", "on_critical_failure", "ORCH_LINEAGE")
 
 
 def _duration(seconds: float) -> str:
@@ -334,12 +347,9 @@ class _DagFile:
         self.owner_of = owner_of
         self.pipelines = pipelines
         self.source = source
-        self.imports: set[str] = {
-            "import pendulum",
-            "from airflow.sdk import DAG",
-        }
-        self.names = _Names()
-        self.names.used.add("on_critical_failure")
+        self.imports: set[str] = set()
+        self.need("pendulum", "DAG")
+        self.names = NameScope((*_IMPORTABLE, *_DEFINED))
         self.used_task_ids = {t.lower() for t in ids[pipeline.name].values()}
         self.lines: list[str] = []
         self.need_failure_callback = False
@@ -359,8 +369,10 @@ class _DagFile:
 
     # -- pieces --------------------------------------------------------------
 
-    def need(self, line: str) -> None:
-        self.imports.add(line)
+    def need(self, *names: str) -> None:
+        for name in names:
+            module = _IMPORTABLE[name]
+            self.imports.add(f"import {name}" if module is None else f"from {module} import {name}")
 
     def folder(self, project_dir: str) -> str:
         """The name under which this file holds where a project folder is, on the
@@ -369,7 +381,7 @@ class _DagFile:
         project_dir = os.path.abspath(project_dir)
         name = self.folders.get(project_dir)
         if name is None:
-            self.need("import os")
+            self.need("os")
             name = self.folders[project_dir] = self.names(os.path.basename(project_dir) + "_dir")
         return name
 
@@ -378,7 +390,7 @@ class _DagFile:
         uri = outlet_uri(asset)
         if uri is None:
             return {}
-        self.need("from airflow.sdk import Asset")
+        self.need("Asset")
         return {"outlets": ("seq", "[", "]", (pyfmt.call("Asset", pyfmt.lit(uri)),))}
 
     @staticmethod
@@ -444,7 +456,7 @@ class _DagFile:
              outlets: dict[str, object]) -> str:
         # Most tasks are this one statement; built as a layout node it is never
         # parsed back or handed to black (seconds at 10,000 models).
-        self.need("from airflow.providers.standard.operators.bash import BashOperator")
+        self.need("BashOperator")
         lit = pyfmt.lit
         kw: dict[str, object] = {"task_id": lit(task_id), "bash_command": lit(command)}
         if cwd:
@@ -471,7 +483,7 @@ class _DagFile:
             if not conn_id:
                 raise unavailable("the SQL runner needs a connection: pass --option conn_id=NAME, "
                                   "or set meta.conn_id on the model")
-            self.need("from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator")
+            self.need("SQLExecuteQueryOperator")
             statements = [_not_a_template_path(jinja_literal(q), _SQL_EXT)
                           for q in sqlgen.write_statements(runner, asset.columns)]
             return (
@@ -480,7 +492,7 @@ class _DagFile:
                 f"{self.task_args(asset, outlets)})"
             )
 
-        self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator")
+        self.need("BigQueryInsertJobOperator")
         query: dict = {"useLegacySql": False}
         if runner.destination is None:
             query["query"] = runner.sql
@@ -542,7 +554,7 @@ class _DagFile:
                 self.test_task[asset.key] = test_id
                 test_var = self.names(test_id)
                 command = self.dbt_command("test", runner, asset)
-                self.need("from airflow.providers.standard.operators.bash import BashOperator")
+                self.need("BashOperator")
                 self.lines.append(
                     f"{test_var} = BashOperator(task_id={test_id!r}, bash_command={command!r}, "
                     f"cwd={self.folder(runner.project_dir)}{_flat_kwargs(self.pool(asset))})"
@@ -636,7 +648,7 @@ class _DagFile:
 
     def node_sensor(self, var: str, task_id: str, producer: _Producer, nodes: list[str], rebuild: list[str],
                     variables: str | None, extra: dict[str, object]) -> str:
-        self.need("from orch_airflow_support import DbtNodeSensor")
+        self.need("DbtNodeSensor")
         lit = pyfmt.lit
         kw: dict[str, object] = {
             "task_id": lit(task_id),
@@ -656,7 +668,7 @@ class _DagFile:
                       extra: Mapping[str, object] | None = None, doc: str | None = None) -> str:
         """The task of one dbt invocation whose node results other tasks take: the
         pipeline's `dbt build`, or its `dbt test` of the tests across pipelines."""
-        self.need(f"from orch_airflow_support import {operator}")
+        self.need(operator)
         lit = pyfmt.lit
         kw: dict[str, object] = {
             "task_id": lit(producer.task_id),
@@ -729,11 +741,11 @@ class _DagFile:
         var = self.names(check_id)
         kind, conn = self.b.check_connection(asset)
         if kind == "bigquery":
-            self.need("from airflow.providers.google.cloud.operators.bigquery import BigQueryCheckOperator")
+            self.need("BigQueryCheckOperator")
             line = (f"{var} = BigQueryCheckOperator(task_id={check_id!r}, sql={sql!r}, use_legacy_sql=False, "
                     f"gcp_conn_id={conn!r}, location={self.b.option('location')!r})")
         else:
-            self.need("from airflow.providers.common.sql.operators.sql import SQLCheckOperator")
+            self.need("SQLCheckOperator")
             line = f"{var} = SQLCheckOperator(task_id={check_id!r}, conn_id={conn!r}, sql={sql!r})"
         return var, line
 
@@ -802,7 +814,7 @@ class _DagFile:
 
     def dbt_test_task(self, var: str, task_id: str, check: ir.Check, runner: ir.DbtBuild, select: str) -> str:
         command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
-        self.need("from airflow.providers.standard.operators.bash import BashOperator")
+        self.need("BashOperator")
         return (
             f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
             f"cwd={self.folder(runner.project_dir)}, "
@@ -811,15 +823,15 @@ class _DagFile:
         )
 
     def sensor(self, upstream: ir.Pipeline, keys: Sequence[str]) -> tuple[str, str]:
-        self.need("from airflow.providers.standard.sensors.external_task import ExternalTaskSensor")
-        self.need("from datetime import timedelta")
+        self.need("ExternalTaskSensor")
+        self.need("timedelta")
         sensor_id = self.unique_task_id(f"wait_for_{upstream.name}")
         var = self.names(sensor_id)
         task_ids_ = sorted({self.ids[upstream.name][k] for k in keys})
         fn = ""
         if upstream.schedule != self.p.schedule:
             fn_name = self.names(f"latest_{upstream.name}_run")
-            self.need("from datetime import datetime")
+            self.need("datetime")
             self.lines.insert(0, _LATEST_RUN_FN.format(
                 fn=fn_name, cron=upstream.schedule.cron, tz=upstream.schedule.timezone, dag=upstream.name))
             fn = f"execution_date_fn={fn_name},"
@@ -845,7 +857,7 @@ class _DagFile:
             "owner": p.owner or "airflow",
             "retries": self.b.int_option("retries"),
         }
-        self.need("from datetime import timedelta")
+        self.need("timedelta")
         args = [
             f"dag_id={p.name!r}",
             f"schedule={p.schedule.cron!r}",
@@ -863,7 +875,7 @@ class _DagFile:
         # (apache/airflow#73428); the scheduler can.
         if (p.sla is not None and p.sla.complete_within.total_seconds() > 0
                 and self.b.option("deadlines").lower() == "true"):
-            self.need("from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback")
+            self.need("DeadlineAlert", "DeadlineReference", "SyncCallback")
             sla = _human(p.sla.complete_within.total_seconds())
             kwargs = {"pipeline": p.name, "sla": sla, "critical": p.sla.critical}
             args.append(
@@ -946,7 +958,7 @@ class _DagFile:
                     # A failed blocking check stops everything downstream of its asset.
                     edges.extend(_edge([var], first[down]) for down in downstream.get(key, ()))
         if health:
-            self.need("from airflow.providers.standard.operators.empty import EmptyOperator")
+            self.need("EmptyOperator")
             gate = self.names(self.unique_task_id("check_pipeline_health"))
             body.append(
                 f"{gate} = EmptyOperator(task_id='check_pipeline_health', doc_md="

@@ -26,6 +26,7 @@ from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import (
+    NameScope,
     format_python,
     in_project,
     project_dir_lines,
@@ -141,9 +142,12 @@ def _start_date(part: ir.Partitioning) -> str:
     return f"{start}-00:00" if part.granularity == "hour" else start
 
 
-def _ident(text: str) -> str:
-    name = re.sub(r"\W", "_", text, flags=re.ASCII)
-    return name if name and not name[0].isdigit() else f"a_{name}"
+#: What an assets module imports or defines under fixed names (see `files`).
+_ASSETS_MODULE_NAMES = ("os", "timedelta", "dg", "run_command", "run_dbt", "after_upstream", "sql_checks", "DBT",
+                        "assets", "asset_checks")
+#: The same for the package's __init__.py, whose module names are imported into it.
+_INIT_MODULE_NAMES = ("timedelta", "dg", "DuckDBResource", "BigQueryResource", "sensors", "partitioned_schedule",
+                      "external_assets", "schedules", "automation", "defs", SUPPORT_MODULE)
 
 
 class DagsterBackend(Backend):
@@ -341,7 +345,8 @@ class _Package:
                 yield pipeline, self.partitions(self.assets[key]), f"{pipeline.name}_{slug(self.assets[key].name)}", \
                     [key]
 
-    def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str]) -> str:
+    def multi_asset(self, pipeline: ir.Pipeline, partitions: str | None, name: str, keys: list[str],
+                    ident: str) -> str:
         runner = self.assets[keys[0]].runner
         specs = self.name_of(self.spec(self.assets[k]) for k in keys)
         checks = sorted((c for k in keys for c in self.checks_of.get(k, ())
@@ -374,7 +379,7 @@ class _Package:
             f"@dg.multi_asset(\n    name={name!r},\n    specs={specs},\n"
             + (f"    check_specs={check_specs},\n" if checks else "")
             + f"{partitions_arg}    can_subset=True,\n    description={doc!r},\n)\n"
-            f"def {_ident(name)}(context: dg.AssetExecutionContext):\n{body}\n"
+            f"def {ident}(context: dg.AssetExecutionContext):\n{body}\n"
         )
 
     def folder(self, project_dir: str) -> str:
@@ -411,9 +416,13 @@ class _Package:
         engines = set()
         # One schedule per pipeline and partitioning, whatever multi-assets run it.
         scheduled: dict[tuple[str, str | None], tuple[ir.Pipeline, str, list[str]]] = {}
+        # Each module's names: what it imports or defines, whether used or not, is never a function's.
+        constants = {self.folder(f) for f in self.folder_variables}
+        scopes: dict[str, NameScope] = defaultdict(lambda: NameScope((*_ASSETS_MODULE_NAMES, *constants), "a_"))
         for pipeline, partitions, name, keys in self.groups():
             layer = slug(self.assets[keys[0]].layer or "assets")
-            layers[layer].append((_ident(name), self.multi_asset(pipeline, partitions, name, keys)))
+            ident = scopes[layer](name)
+            layers[layer].append((ident, self.multi_asset(pipeline, partitions, name, keys, ident)))
             layer_checks[layer].extend(self.health_checks(keys))
             layer_keys[layer].extend(keys)
             engines |= {self.assets[k].relation.engine for k in keys if self.assets[k].relation}
@@ -445,13 +454,15 @@ class _Package:
             schedules.append(self.prebuilt.name(schedule))
         files = []
         modules = []
+        package = NameScope(_INIT_MODULE_NAMES)
         for layer in sorted(layers):
-            module = f"{layer}_assets"
+            module = package(f"{layer}_assets")
             modules.append(module)
             checks = []  # (variable, statement): one multi-asset check per warehouse
             for engine in sorted({e for e, _ in layer_checks[layer]}):
-                var = f"{layer}_{engine}_health_checks"
-                node = pyfmt.call("sql_checks", name=pyfmt.lit(var), resource=pyfmt.lit(engine),
+                name = f"{layer}_{engine}_health_checks"
+                var = scopes[layer](name)
+                node = pyfmt.call("sql_checks", name=pyfmt.lit(name), resource=pyfmt.lit(engine),
                                   checks=("seq", "[", "]", tuple(c for e, c in layer_checks[layer] if e == engine)))
                 checks.append((var, f"{var} = {self.prebuilt.name(node)}"))
             everything = "\n".join(code for _, code in layers[layer])
