@@ -12,7 +12,7 @@ import re
 
 from sqlglot import exp
 
-from compiler import ir
+from compiler import checksql, ir
 
 #: Jinja templates (Airflow) for the partition a run rebuilds, by granularity.
 PARTITION_VALUE_TEMPLATES = {
@@ -193,20 +193,10 @@ def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, di
 
 def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partition_column: str | None = None,
                     lookback_days: int | None = None) -> str:
-    """True when the table (or each partition in the lookback) has at least `min_rows` rows."""
-    source = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(_table_expr(relation))
-    if partition_column:
-        column = exp.column(partition_column, quoted=True)
-        source = source.select(column.copy()).group_by(column.copy())
-        if lookback_days:
-            since = exp.Cast(this=_ago(lookback_days * 86400), to=exp.DataType.build("date"))
-            source = source.where(exp.GTE(this=exp.Cast(this=column.copy(), to=exp.DataType.build("date")),
-                                          expression=since))
-    enough = exp.And(
-        this=exp.GTE(this=exp.Min(this=exp.column("n")), expression=exp.Literal.number(min_rows)),
-        expression=exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0)),
-    )
-    return render(exp.select(enough.as_("has_rows")).from_(source.subquery("counts")), dialect)
+    """True when the table, or each whole day of the lookback, has at least `min_rows`
+    rows: what `orch health` judges (compiler/checksql.py)."""
+    return render(checksql.row_count_verdict(_table_expr(relation), min_rows, partition_column, lookback_days),
+                  dialect)
 
 
 HEALTH_CHECK_KINDS = (ir.CheckKind.FRESHNESS, ir.CheckKind.ROW_COUNT, ir.CheckKind.CUSTOM_SQL)

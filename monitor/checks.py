@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from compiler import checksql
 from monitor import queries
 from monitor.config import CheckSpec, JobsSpec
 from monitor.warehouse import Warehouse, WarehouseError
@@ -121,7 +122,7 @@ def _row_count(wh: Warehouse, spec: CheckSpec, now: dt.datetime) -> Result:
         return _result(spec, now, status, f"{count} rows (min {minimum})", count, minimum)
     # Whole days only: today's partition is still being loaded.
     until = now.date()
-    since = until - dt.timedelta(days=int(p.get("lookback_days") or 1))
+    since = until - dt.timedelta(days=int(p.get("lookback_days") or checksql.DEFAULT_LOOKBACK_DAYS))
     rows = wh.query(queries.rows_per_day(spec.subject, column), {queries.SINCE: since, queries.UNTIL: until})
     counts = {(_as_datetime(day) or now).date(): int(n) for day, n in rows}
     days = [since + dt.timedelta(days=i) for i in range((until - since).days)]

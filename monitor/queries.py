@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from compiler import checksql
+
 #: Names of the bound parameters, shared by every adapter.
 SINCE, UNTIL, HOURS = "since", "until", "hours"
 
@@ -35,16 +37,9 @@ def row_count(table_id: str) -> exp.Select:
 
 
 def rows_per_day(table_id: str, column: str) -> exp.Select:
-    """Rows per day of `column` for days in [@since, @until)."""
-    day = exp.Cast(this=_col(column), to=exp.DataType.build("date"))
-    return (
-        exp.select(day.copy().as_("partition_date"), exp.Count(this=exp.Star()).as_("row_count"))
-        .from_(table_expr(table_id))
-        .where(exp.and_(exp.GTE(this=day.copy(), expression=exp.Placeholder(this=SINCE)),
-                        exp.LT(this=day.copy(), expression=exp.Placeholder(this=UNTIL))))
-        .group_by(exp.column("partition_date"))
-        .order_by(exp.column("partition_date"))
-    )
+    """Rows per day of `column` for days in [@since, @until), as a DAG's check counts them."""
+    return checksql.rows_per_day(table_expr(table_id), column, exp.Placeholder(this=SINCE),
+                                 exp.Placeholder(this=UNTIL))
 
 
 def _jobs_in_window() -> exp.Expression:
