@@ -15,6 +15,7 @@ import attrs
 
 from compiler import ir
 from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from compiler.grouping import upstream_pipelines
 
 ENTRY_POINT_GROUP = "orch.backends"
 
@@ -92,6 +93,12 @@ class Backend:
                 )
         for check in project.checks:
             lacks(self.SUPPORTS_CHECKS, f"the check {check.name}", check.origin)
+        if not self.SUPPORTS_CROSS_PIPELINE:
+            assets, checks_of, owner_of = project.asset_map(), project.checks_by_asset(), project.pipeline_of()
+            for pipeline in project.pipelines:
+                for upstream, keys in upstream_pipelines(pipeline, assets, checks_of, owner_of).items():
+                    lacks(False, f"that pipeline {pipeline.name} waits for {upstream}, whose tables it reads",
+                          assets[keys[0]].origin)
         return found
 
     def emit(self, project: ir.Project, source: str) -> Sequence[OutputFile]:

@@ -63,7 +63,6 @@ class Severity(str, enum.Enum):
 class CheckKind(str, enum.Enum):
     FRESHNESS = "freshness"
     ROW_COUNT = "row_count"
-    VOLUME_ANOMALY = "volume_anomaly"
     DBT_TEST = "dbt_test"
     CUSTOM_SQL = "custom_sql"
     #: A SQLMesh audit: `sqlmesh run` evaluates it after the model, so backends

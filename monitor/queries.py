@@ -12,7 +12,7 @@ from sqlglot import exp
 from compiler import checksql
 
 #: Names of the bound parameters, shared by every adapter.
-SINCE, UNTIL, HOURS = "since", "until", "hours"
+SINCE, UNTIL = "since", "until"
 
 
 def table_expr(table_id: str) -> exp.Table:

@@ -42,6 +42,11 @@ def test_third_party_backend_is_listed_and_compiles(site, example_manifest, tmp_
     assert (out / "ir" / "project.ir.json").exists()
     # The plugin says it cannot express SLAs: that is a warning, not a silent drop.
     assert "warning[W062]: backend 'assetlist' cannot express the completion SLA of fct_orders" in result.stderr
+    # Nor does it say that one pipeline waits for another whose tables it reads.
+    assert ("warning[W062]: backend 'assetlist' cannot express that pipeline dbt_marts_daily waits for "
+            "dbt_staging_daily, whose tables it reads") in result.stderr
+    builtin = orch("compile", str(example_manifest), "--target", "ir", "--out", str(tmp_path / "ir"), "--verbose")
+    assert builtin.returncode == 0 and "cannot express that pipeline" not in builtin.stderr
 
 
 def test_plugin_that_fails_to_import(site, example_manifest, tmp_path):
