@@ -38,9 +38,6 @@ class MonitorConfigBackend(Backend):
     SUPPORTS_FRESHNESS = True
     SUPPORTS_CROSS_PIPELINE = True
 
-    def option(self, key: str) -> str:
-        return self.options.get(key, self.OPTIONS[key])
-
     def engine(self, project: ir.Project) -> str:
         chosen = self.option("warehouse")
         if chosen:

@@ -51,6 +51,10 @@ class Backend:
     def __init__(self, options: Mapping[str, str] | None = None):
         self.options = dict(options or {})
 
+    def option(self, key: str) -> str:
+        """The `--option` value of `key`, or its default from OPTIONS."""
+        return self.options.get(key, self.OPTIONS[key])
+
     @classmethod
     def capabilities(cls) -> dict[str, bool]:
         caps = {

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from compiler import ir
 from compiler.diagnostics import Diagnostic
-from compiler.frontends.dsl import format_duration
+from compiler.durations import format_duration
 from compiler.lineage import about
 
 _RUNNERS = {

@@ -48,16 +48,17 @@ _SOURCE_PREFIX = {
     ir.AssetKind.SQLMESH_MODEL: "sqlmesh",
     ir.AssetKind.TASK: "orch",
 }
-_SCHEDULE_LABELS = {
-    "@hourly": "hourly",
-    "@daily": "daily",
-    "@midnight": "daily",
-    "@weekly": "weekly",
-    "@monthly": "monthly",
-    "@yearly": "yearly",
-    "@annually": "yearly",
-    "@once": "once",
+#: The words dbt meta may use for a schedule (`schedule: daily`), and the cron alias each means.
+SCHEDULE_WORDS = {
+    "hourly": "@hourly",
+    "daily": "@daily",
+    "weekly": "@weekly",
+    "monthly": "@monthly",
+    "yearly": "@yearly",
 }
+#: Schedule aliases as words in pipeline names (dbt_marts_daily).
+_SCHEDULE_LABELS = {alias: word for word, alias in SCHEDULE_WORDS.items()} | {
+    "@midnight": "daily", "@annually": "yearly", "@once": "once"}
 
 
 def infer_layer(name: str, path: str | None, kind: ir.AssetKind) -> str:

@@ -20,7 +20,7 @@ import attrs
 
 from compiler import ir, look
 from compiler.diagnostics import Diagnostic
-from compiler.frontends.dsl import format_duration
+from compiler.durations import format_duration
 
 COL_WIDTH = 230
 ROW_HEIGHT = 56

@@ -182,12 +182,19 @@ def test_overlay_spec_sets_schedules_and_tags(specs):
 
 
 def test_durations():
-    assert dsl.parse_duration("90m").total_seconds() == 5400
-    assert dsl.parse_duration("1.5h").total_seconds() == 5400
-    assert dsl.parse_duration("7d").days == 7
-    assert dsl.parse_duration("1w").days == 7
-    assert dsl.parse_duration("5x") is None
-    assert dsl.format_duration(dsl.parse_duration("90m")) == "90m"
+    from compiler.durations import format_duration, parse_duration
+
+    assert parse_duration("90m").total_seconds() == 5400
+    assert parse_duration("1.5h").total_seconds() == 5400
+    assert parse_duration("7d").days == 7
+    assert parse_duration("1w").days == 7
+    assert parse_duration("5x") is None
+    assert parse_duration("3651d") is None
+    assert format_duration(parse_duration("90m")) == "90m"
+    assert format_duration(parse_duration("2d")) == "2d"
+    # The comments of generated DAGs stop at hours.
+    assert format_duration(parse_duration("2d"), "hm") == "48h"
+    assert format_duration(parse_duration("45s")) == "45s"
 
 
 # -- bad specs ------------------------------------------------------------------------------------------

@@ -172,9 +172,6 @@ class DagsterBackend(Backend):
                                      "dagster option sla_sensor_seconds must be a whole number",
                                      ir.Location(path="--option")))
 
-    def option(self, key: str) -> str:
-        return self.options.get(key, OPTIONS[key])
-
     def unsupported(self, project: ir.Project) -> list:
         found = [d for d in super().unsupported(project) if d.is_error]
         assets = project.asset_map()

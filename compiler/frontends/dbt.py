@@ -27,22 +27,15 @@ import attrs
 
 from compiler import ir
 from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from compiler.durations import LONGEST
 from compiler.frontends import dbt_select
-from compiler.grouping import infer_layer
+from compiler.grouping import SCHEDULE_WORDS, infer_layer
 
 SUPPORTED_SCHEMAS = range(7, 13)
 
 _SCHEMA_RE = re.compile(r"/manifest/v(\d+)\.json$")
 _BUILDABLE = {"model": ir.AssetKind.MODEL, "seed": ir.AssetKind.SEED, "snapshot": ir.AssetKind.SNAPSHOT}
-_SCHEDULE_ALIASES = {
-    "hourly": "@hourly",
-    "daily": "@daily",
-    "weekly": "@weekly",
-    "monthly": "@monthly",
-    "yearly": "@yearly",
-}
 _PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_LONGEST_DURATION = timedelta(days=3650)
 # Nodes that produce no table of their own: lineage passes through them.
 _TRANSPARENT = frozenset({"model", "metric", "semantic_model", "saved_query"})
 
@@ -388,7 +381,7 @@ class _Lowering:
         seconds = value * {"hours": 3600, "minutes": 60}[unit]
         # Ten years: past it a value is a typo (or a unit mix-up), and far past
         # it no date arithmetic can hold it.
-        if not math.isfinite(seconds) or seconds > _LONGEST_DURATION.total_seconds():
+        if not math.isfinite(seconds) or seconds > LONGEST.total_seconds():
             self.bad_meta(uid, key, value, f"a number of {unit} up to ten years")
             return None
         return timedelta(seconds=round(seconds))
@@ -413,7 +406,7 @@ class _Lowering:
         if cron is None:
             return None
         cron = " ".join(cron.split())
-        return ir.Schedule(cron=_SCHEDULE_ALIASES.get(cron.lower(), cron), timezone=timezone)
+        return ir.Schedule(cron=SCHEDULE_WORDS.get(cron.lower(), cron), timezone=timezone)
 
     # -- nodes -----------------------------------------------------------------
 
@@ -461,7 +454,7 @@ class _Lowering:
             count, period = block.get("count"), block.get("period")
             if isinstance(count, (int, float)) and not isinstance(count, bool) and period in _PERIOD_SECONDS:
                 seconds = count * _PERIOD_SECONDS[period]
-                if math.isfinite(seconds) and abs(seconds) <= _LONGEST_DURATION.total_seconds():
+                if math.isfinite(seconds) and abs(seconds) <= LONGEST.total_seconds():
                     return timedelta(seconds=round(seconds))
                 self.diagnostics.append(error(
                     Code.INVALID_META, f"freshness.{key}.count must be at most ten years, got {count!r}",

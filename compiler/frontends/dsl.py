@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import math
 import os
 import re
 import shlex
@@ -34,6 +33,7 @@ from compiler.diagnostics import (
     settings_problem,
     warning,
 )
+from compiler.durations import parse_duration
 from compiler.frontends import dbt, sqlmesh
 from compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
@@ -99,34 +99,11 @@ _CHECK_ALLOWED = {"freshness": {"column", "max_age", "level", "blocking"},
                   "row_count": {"min_rows", "partition_column", "lookback", "level", "blocking"},
                   "sql": {"sql", "level", "blocking"}}
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_LONGEST = timedelta(days=3650)
-_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z]+)")
 _GRANULARITIES = ("hour", "day", "month", "year")
 SELECTOR_METHODS = ("layer", "tag", "source", "kind", "path", "import")
 _SOURCES = {ir.AssetKind.MODEL: "dbt", ir.AssetKind.SEED: "dbt", ir.AssetKind.SNAPSHOT: "dbt",
             ir.AssetKind.SOURCE: "source", ir.AssetKind.EXPOSURE: "dbt", ir.AssetKind.SQLMESH_MODEL: "sqlmesh",
             ir.AssetKind.TASK: "task"}
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """`90m`, `2h`, `7d`, `1w`, `30s` (decimals allowed); None when the unit is unknown."""
-    match = _DURATION.fullmatch(text)
-    if not match or match.group(2) not in _UNITS:
-        return None
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    # Ten years, as for meta durations: past it the value is a typo.
-    if not math.isfinite(seconds) or seconds > _LONGEST.total_seconds():
-        return None
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"
 
 
 @attrs.frozen(kw_only=True)
