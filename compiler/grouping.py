@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from compiler import ir
+from compiler.names import unique
 
 GROUP_BY_CHOICES = ("layer", "schedule", "folder", "tag:PREFIX", "none")
 
@@ -143,10 +144,7 @@ def group_pipelines(
     ):
         base = "_".join(part for part in (prefix, _bounded(slug(group)) if group else "", schedule_label(schedule))
                         if part)
-        name, n = base, 2
-        while name in used:
-            name, n = f"{base}_{n}", n + 1
-        used.add(name)
+        name = unique(base, used)
         pipelines.append(_pipeline(name, schedule, prefix, members))
     return tuple(pipelines)
 

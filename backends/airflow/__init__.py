@@ -32,7 +32,6 @@ from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import (
-    NameScope,
     format_python,
     in_project,
     project_dir_lines,
@@ -42,6 +41,7 @@ from compiler.codegen import (
 from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.durations import format_duration
 from compiler.grouping import schedule_label, tests_of_several, upstream_pipelines
+from compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_airflow_support"
 # Model tasks in one DAG above which starting them costs the triggerer more than
@@ -75,11 +75,7 @@ def task_ids(pipeline: ir.Pipeline, assets: Mapping[str, ir.Asset]) -> dict[str,
     used: set[str] = set()
     for key in sorted(pipeline.assets):
         base = re.sub(r"[^A-Za-z0-9_.-]", "_", assets[key].name)[:200] or "task"
-        candidate, n = base, 2
-        while candidate.lower() in used:
-            candidate, n = f"{base}_{n}", n + 1
-        used.add(candidate.lower())
-        out[key] = candidate
+        out[key] = unique(base, used, str.lower)
     return out
 
 
@@ -748,11 +744,7 @@ class _DagFile:
         return var, line
 
     def unique_task_id(self, base: str) -> str:
-        candidate, n = base, 2
-        while candidate.lower() in self.used_task_ids:
-            candidate, n = f"{base}_{n}", n + 1
-        self.used_task_ids.add(candidate.lower())
-        return candidate
+        return unique(base, self.used_task_ids, str.lower)
 
     def multi_asset_check(self, check: ir.Check, last: Mapping[str, str], sensors: Mapping[str, str]):
         """A dbt test that reads several assets: its own task, after all of them."""

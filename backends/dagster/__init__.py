@@ -26,7 +26,6 @@ from backends import runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import (
-    NameScope,
     format_python,
     in_project,
     project_dir_lines,
@@ -35,6 +34,7 @@ from compiler.codegen import (
 )
 from compiler.diagnostics import Code, CompileError, error, warning
 from compiler.grouping import slug, upstream_pipelines
+from compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_dagster_support"
 OPTIONS = {
@@ -225,14 +225,9 @@ class _Package:
         self.automated: set[str] = set()
         # Dagster check names are unique per asset; dbt test names need not be.
         self.check_names: dict[str, str] = {}
-        taken: set[tuple[str, str]] = set()
+        taken: dict[str, set[str]] = {}
         for check in sorted(project.checks, key=lambda c: c.key):
-            base = _check_name(check.name)
-            name, n = base, 2
-            while (check.asset, name) in taken:
-                name, n = f"{base}_{n}", n + 1
-            taken.add((check.asset, name))
-            self.check_names[check.key] = name
+            self.check_names[check.key] = unique(_check_name(check.name), taken.setdefault(check.asset, set()))
 
     def partitions(self, asset: ir.Asset) -> str | None:
         part = asset.partitioning
