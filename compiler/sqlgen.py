@@ -14,20 +14,7 @@ from sqlglot import exp
 
 from compiler import checksql, ir
 
-#: Jinja templates (Airflow) for the partition a run rebuilds, by granularity.
-PARTITION_VALUE_TEMPLATES = {
-    "hour": "{{ logical_date.strftime('%Y-%m-%d %H:00:00') }}",
-    "day": "{{ ds }}",
-    "month": "{{ logical_date.strftime('%Y-%m-01') }}",
-    "year": "{{ logical_date.strftime('%Y-01-01') }}",
-}
-#: BigQuery partition decorators (`table$20261128`) for the same partitions.
-PARTITION_DECORATOR_TEMPLATES = {
-    "hour": "{{ logical_date.strftime('%Y%m%d%H') }}",
-    "day": "{{ ds_nodash }}",
-    "month": "{{ logical_date.strftime('%Y%m') }}",
-    "year": "{{ logical_date.strftime('%Y') }}",
-}
+#: The query parameter naming the partition a run rebuilds (the backend fills it in).
 PARTITION_PARAMETER = "orch_partition"
 
 _TRUNC = {"date": ("DATE_TRUNC", "DATE"), "timestamp": ("TIMESTAMP_TRUNC", "TIMESTAMP"),

@@ -44,6 +44,21 @@ from compiler.grouping import schedule_label, tests_of_several, upstream_pipelin
 from compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_airflow_support"
+
+#: Jinja templates for the partition a run rebuilds, by granularity.
+PARTITION_VALUE_TEMPLATES = {
+    "hour": "{{ logical_date.strftime('%Y-%m-%d %H:00:00') }}",
+    "day": "{{ ds }}",
+    "month": "{{ logical_date.strftime('%Y-%m-01') }}",
+    "year": "{{ logical_date.strftime('%Y-01-01') }}",
+}
+#: BigQuery partition decorators (`table$20261128`) for the same partitions.
+PARTITION_DECORATOR_TEMPLATES = {
+    "hour": "{{ logical_date.strftime('%Y%m%d%H') }}",
+    "day": "{{ ds_nodash }}",
+    "month": "{{ logical_date.strftime('%Y%m') }}",
+    "year": "{{ logical_date.strftime('%Y') }}",
+}
 # Model tasks in one DAG above which starting them costs the triggerer more than
 # the build takes (W065): Airflow 3.3 rebuilds the DAG for every task it starts.
 LARGE_TRIGGERER_DAG = 500
@@ -434,8 +449,8 @@ class _DagFile:
     def dbt_vars(verb: str, asset: ir.Asset) -> str | None:
         """The `--vars` of a run of `asset` as a Jinja template (the partition of the run), if it has any."""
         part = asset.partitioning
-        if part is not None and part.granularity in sqlgen.PARTITION_VALUE_TEMPLATES and verb in ("build", "run"):
-            return json.dumps({sqlgen.PARTITION_PARAMETER: sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]})
+        if part is not None and part.granularity in PARTITION_VALUE_TEMPLATES and verb in ("build", "run"):
+            return json.dumps({sqlgen.PARTITION_PARAMETER: PARTITION_VALUE_TEMPLATES[part.granularity]})
         return None
 
     def dbt_command(self, verb: str, runner: ir.DbtBuild, asset: ir.Asset) -> str:
@@ -467,7 +482,7 @@ class _DagFile:
             return CompileError(error(Code.RUNNER_UNAVAILABLE, f"{asset.name}: {why}", asset.origin))
 
         part = asset.partitioning
-        if part is not None and part.granularity not in sqlgen.PARTITION_VALUE_TEMPLATES:
+        if part is not None and part.granularity not in PARTITION_VALUE_TEMPLATES:
             part = None
         if runner.write_mode == "merge" and runner.dialect == "bigquery" and not asset.columns:
             raise unavailable("a MERGE on BigQuery updates named columns; document the model's columns, "
@@ -506,7 +521,7 @@ class _DagFile:
                     # An incremental run replaces exactly its own partition, so a
                     # backfill of any logical date rebuilds the right one.
                     query["query"] = sqlgen.only_partition(runner.sql, part)
-                    table_id = f"{table_id}${sqlgen.PARTITION_DECORATOR_TEMPLATES[part.granularity]}"
+                    table_id = f"{table_id}${PARTITION_DECORATOR_TEMPLATES[part.granularity]}"
                     query["writeDisposition"] = "WRITE_TRUNCATE"
             query["destinationTable"] = {"projectId": dest.database and jinja_literal(dest.database),
                                          "datasetId": dest.schema and jinja_literal(dest.schema), "tableId": table_id}
@@ -516,7 +531,7 @@ class _DagFile:
             query["queryParameters"] = [{
                 "name": sqlgen.PARTITION_PARAMETER,
                 "parameterType": {"type": "STRING"},
-                "parameterValue": {"value": sqlgen.PARTITION_VALUE_TEMPLATES[part.granularity]},
+                "parameterValue": {"value": PARTITION_VALUE_TEMPLATES[part.granularity]},
             }]
         gcp_conn_id = runner.connection or self.b.option("gcp_conn_id")
         return (
