@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from compiler import __version__, backend, codegen, config, ir, serde, stamp
+from compiler.cadence import cron_problem
 from compiler.diagnostics import (
     Code,
     CompileError,
@@ -30,7 +31,6 @@ from compiler.diagnostics import (
 )
 from compiler.driver import BuildOptions, build
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
-from compiler.passes.cadence import cron_problem
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
 #: Text output shows this many diagnostics of one code before it only counts them.

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from compiler.passes.cadence import ALIASES
+from compiler.cadence import ALIASES
 
 PLATFORMS = ("airflow", "dagster")
 

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 import attrs
 
 from compiler import ir
+from compiler.cadence import cron_problem
 from compiler.diagnostics import (
     Code,
     CompileError,
@@ -37,7 +38,6 @@ from compiler.durations import parse_duration
 from compiler.frontends import dbt, sqlmesh
 from compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
-from compiler.passes.cadence import cron_problem
 
 # --- the shape of the language --------------------------------------------------------------------
 

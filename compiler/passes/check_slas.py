@@ -8,8 +8,8 @@ import graphlib
 from datetime import timedelta
 
 from compiler import ir
+from compiler.cadence import cadence, cron_problem, describe
 from compiler.diagnostics import Code, Diagnostic, error
-from compiler.passes.cadence import cadence, cron_problem, describe
 
 
 def _hours(delta: timedelta) -> str:

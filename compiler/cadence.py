@@ -1,4 +1,8 @@
-"""How often a schedule fires, for the passes that compare schedules."""
+"""Schedules: which crons and aliases are valid, and how often a schedule fires.
+
+Shared by the frontends (a schedule a user wrote is checked where it is
+written), the passes that compare schedules, and `orch diff`.
+"""
 
 from __future__ import annotations
 
