@@ -18,6 +18,7 @@ from backends.dagster import DagsterBackend, asset_keys
 from compiler import codegen
 from compiler.driver import BuildOptions, build
 from tests.conftest import BIN, CORPUS_FILES, EXAMPLE, load_json, orch
+from tests.dagster_automation import TICK
 from tests.test_dbt_corpus import _expected as expected_from_manifest
 
 SUPPORTED = [
@@ -190,22 +191,11 @@ _WAIT = textwrap.dedent(
     from orch_definitions import defs
     instance = dg.DagsterInstance.ephemeral()
     assets = [*defs.assets, *defs.asset_checks]
-    # As Dagster's daemon runs them: each pipeline's sensor evaluates its own assets, with its own cursor.
-    sensors = {s.name: s for s in defs.sensors if isinstance(s, dg.AutomationConditionSensorDefinition)}
-    cursors = {}
-
-    def tick(when):
-        requested = {}
-        for name, sensor in sorted(sensors.items()):
-            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursors.get(name),
-                                                       asset_selection=sensor.asset_selection, evaluation_time=when)
-            cursors[name] = result.cursor
-            for entity in result.results:
-                if entity.true_subset.size and isinstance(entity.key, dg.AssetKey):
-                    subset = entity.true_subset
-                    keys = subset.expensively_compute_partition_keys() if subset.is_partitioned else []
-                    requested["/".join(entity.key.path)] = sorted(keys)
-        return requested
+    """
+) + TICK + textwrap.dedent(
+    """
+    def everything(when):
+        return {path: keys for requested in tick(when).values() for path, keys in requested.items()}
 
     def run(paths, partition=None):
         keys = [dg.AssetKey(p.split("/")) for p in paths]
@@ -214,15 +204,15 @@ _WAIT = textwrap.dedent(
         assert result.success, paths
 
     day = datetime.datetime(2030, 1, 1, 23, 30, tzinfo=datetime.UTC)
-    out = {"before_midnight": tick(day)}
+    out = {"before_midnight": everything(day)}
     midnight = day + datetime.timedelta(minutes=40)
-    out["after_midnight"] = tick(midnight)
-    out["again"] = tick(midnight + datetime.timedelta(minutes=5))
+    out["after_midnight"] = everything(midnight)
+    out["again"] = everything(midnight + datetime.timedelta(minutes=5))
     run(sys.argv[2].split(","))  # the seeds' pipeline, which reads nothing of another
-    out["after_seeds"] = tick(midnight + datetime.timedelta(minutes=10))
+    out["after_seeds"] = everything(midnight + datetime.timedelta(minutes=10))
     run(sorted(out["after_seeds"]))
-    out["after_staging"] = tick(midnight + datetime.timedelta(minutes=15))
-    out["after_that"] = tick(midnight + datetime.timedelta(minutes=20))
+    out["after_staging"] = everything(midnight + datetime.timedelta(minutes=15))
+    out["after_that"] = everything(midnight + datetime.timedelta(minutes=20))
     print(json.dumps(out))
     """
 )

@@ -22,6 +22,7 @@ import pytest
 
 from compiler import parity
 from tests.conftest import load_dagbag, orch
+from tests.dagster_automation import TICK
 from tests.manifest_edit import add_model
 
 #: What a DAG file imports or defines, and builtins and keywords it may use.
@@ -131,25 +132,19 @@ _TICKS = textwrap.dedent(
     with open(folder + "/pyproject.toml", "rb") as fh:
         defs = importlib.import_module(tomllib.load(fh)["tool"]["dagster"]["module_name"]).defs
     instance = dg.DagsterInstance.ephemeral()
-    sensors = {s.name: s for s in defs.sensors if isinstance(s, dg.AutomationConditionSensorDefinition)}
-    cursors = {}
-
-    def tick(when):
-        requested = {}
-        for name, sensor in sorted(sensors.items()):
-            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursors.get(name),
-                                                       asset_selection=sensor.asset_selection, evaluation_time=when)
-            cursors[name] = result.cursor
-            requested[name.removesuffix("_after_upstream")] = sorted("/".join(e.key.path) for e in result.results
-                                     if e.true_subset.size and isinstance(e.key, dg.AssetKey))
-        return requested
+    """
+) + TICK + textwrap.dedent(
+    """
+    def per_pipeline(when):
+        return {name.removesuffix("_after_upstream"): sorted(paths) for name, paths in tick(when).items()}
 
     hour = datetime.datetime(2030, 1, 2, 6, tzinfo=datetime.UTC)
-    out = {"before": tick(hour - datetime.timedelta(minutes=30)), "waiting": tick(hour + datetime.timedelta(minutes=2))}
+    out = {"before": per_pipeline(hour - datetime.timedelta(minutes=30)),
+           "waiting": per_pipeline(hour + datetime.timedelta(minutes=2))}
     # The daily staging pipeline the hourly ones read has run since the hour.
     with time_machine.travel(hour + datetime.timedelta(minutes=5), tick=False):
         instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["staging", "stg_orders"])))
-    out["staging_ran"] = tick(hour + datetime.timedelta(minutes=10))
+    out["staging_ran"] = per_pipeline(hour + datetime.timedelta(minutes=10))
     print(json.dumps(out))
     """
 )
