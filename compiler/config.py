@@ -16,6 +16,7 @@ from compiler.diagnostics import Code, CompileError, Settings, UnusableCode, cod
 from compiler.ir import Location
 
 _KEYS = ("warn", "ignore", "warn-error")
+_TABLE = re.compile(r"\s*\[\s*tool\s*\.\s*orch\s*\]")
 
 
 def find(inputs: Sequence[str]) -> list[str]:
@@ -38,7 +39,7 @@ def find(inputs: Sequence[str]) -> list[str]:
 def _has_table(path: str) -> bool:
     try:
         with open(path, encoding="utf-8") as fh:
-            return any(re.match(r"\s*\[\s*tool\s*\.\s*orch\s*\]", line) for line in fh)
+            return any(_TABLE.match(line) for line in fh)
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -46,7 +47,7 @@ def _has_table(path: str) -> bool:
 def _where(path: str, text: str, key: str | None) -> Location:
     """The line of `key` inside `[tool.orch]`, else of the table itself."""
     lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if re.match(r"\s*\[\s*tool\s*\.\s*orch\s*\]", line)), 0)
+    start = next((i for i, line in enumerate(lines) if _TABLE.match(line)), 0)
     if key is not None:
         for i in range(start + 1, len(lines)):
             if re.match(r"\s*\[", lines[i]):
