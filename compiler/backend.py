@@ -43,6 +43,9 @@ class Backend:
     SUPPORTS_FRESHNESS: ClassVar[bool] = False
     SUPPORTS_CHECKS: ClassVar[bool] = False
     SUPPORTS_CROSS_PIPELINE: ClassVar[bool] = False
+    #: Capabilities outside what the backend is for (a monitor's config has no use for
+    #: partitions): lacking them loses nothing, so `unsupported` does not warn about them.
+    OUT_OF_SCOPE: ClassVar[frozenset[str]] = frozenset()
     #: Runner types this backend can execute; empty means it runs nothing itself.
     RUNNERS: ClassVar[tuple[type, ...]] = ()
     #: The `--option KEY=VALUE` settings this backend reads, with their defaults.
@@ -69,8 +72,8 @@ class Backend:
         """Warnings for IR features present in `project` that this backend cannot express."""
         found = []
 
-        def lacks(flag: bool, what: str, where: ir.Location) -> None:
-            if not flag:
+        def lacks(flag: str, what: str, where: ir.Location) -> None:
+            if not getattr(self, flag) and flag not in self.OUT_OF_SCOPE:
                 found.append(
                     warning(
                         Code.UNSUPPORTED_BY_BACKEND,
@@ -81,11 +84,11 @@ class Backend:
 
         for asset in project.assets:
             if asset.partitioning is not None:
-                lacks(self.SUPPORTS_PARTITIONS, f"the partitioning of {asset.name}", asset.origin)
+                lacks("SUPPORTS_PARTITIONS", f"the partitioning of {asset.name}", asset.origin)
             if asset.freshness is not None and asset.runner is not None:
-                lacks(self.SUPPORTS_FRESHNESS, f"the freshness target of {asset.name}", asset.origin)
+                lacks("SUPPORTS_FRESHNESS", f"the freshness target of {asset.name}", asset.origin)
             if asset.sla is not None:
-                lacks(self.SUPPORTS_SLA, f"the completion SLA of {asset.name}", asset.origin)
+                lacks("SUPPORTS_SLA", f"the completion SLA of {asset.name}", asset.origin)
             if self.RUNNERS and asset.runner is not None and not isinstance(asset.runner, self.RUNNERS):
                 found.append(
                     error(
@@ -96,12 +99,13 @@ class Backend:
                     )
                 )
         for check in project.checks:
-            lacks(self.SUPPORTS_CHECKS, f"the check {check.name}", check.origin)
-        if not self.SUPPORTS_CROSS_PIPELINE:
+            lacks("SUPPORTS_CHECKS", f"the check {check.name}", check.origin)
+        if not self.SUPPORTS_CROSS_PIPELINE and "SUPPORTS_CROSS_PIPELINE" not in self.OUT_OF_SCOPE:
             assets, checks_of, owner_of = project.asset_map(), project.checks_by_asset(), project.pipeline_of()
             for pipeline in project.pipelines:
                 for upstream, keys in upstream_pipelines(pipeline, assets, checks_of, owner_of).items():
-                    lacks(False, f"that pipeline {pipeline.name} waits for {upstream}, whose tables it reads",
+                    lacks("SUPPORTS_CROSS_PIPELINE",
+                          f"that pipeline {pipeline.name} waits for {upstream}, whose tables it reads",
                           assets[keys[0]].origin)
         return found
 

@@ -21,6 +21,8 @@ class HealthBackend(MonitorConfigBackend):
     name = "health"
     description = "health-config.json for `orch health` (freshness, row counts, custom SQL, job checks)"
     SUPPORTS_CHECKS = True
+    # Partitions are how tables are built; the monitor only reads them.
+    OUT_OF_SCOPE = frozenset({"SUPPORTS_PARTITIONS"})
     OPTIONS = {
         **OPTIONS,
         "check_failures": "false",  # BigQuery only: fail on failed jobs in the last 24h

@@ -17,6 +17,8 @@ from compiler.codegen import json_document
 class SlaBackend(MonitorConfigBackend):
     name = "sla"
     description = "sla-config.json for `orch sla` (pipeline completion SLAs, table freshness SLAs)"
+    # Checks are the health monitor's; partitions are how tables are built.
+    OUT_OF_SCOPE = frozenset({"SUPPORTS_PARTITIONS", "SUPPORTS_CHECKS"})
     OPTIONS = {**OPTIONS, "airflow_url": ""}
 
     def emit(self, project: ir.Project, source: str) -> list[OutputFile]:
