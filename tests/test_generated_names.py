@@ -165,3 +165,15 @@ def test_dagster_pipelines_wait_for_and_then_run_the_same_assets(compiled):
     requested = sorted(key for keys in plain["staging_ran"].values() for key in keys)
     assert requested == sorted(f"main/{PLAIN[name]}" for name in MODEL_NAMES)  # the cloned node's schema
     assert _renamed(ticks["hostile"], PLAIN) == _renamed(plain, {})
+
+
+@pytest.mark.parametrize("name", ["orch_airflow_support", "orch_alerts"])
+def test_a_pipeline_cannot_take_the_name_of_a_module_the_dags_import(name, example_manifest, tmp_path):
+    spec = tmp_path / "shop.orch"
+    spec.write_text(f'dbt "shop" {{\n  manifest = "{example_manifest}"\n}}\n\npipeline "{name}" {{\n'
+                    '  assets = ["fct_orders"]\n}\n', encoding="utf-8")
+    result = orch("compile", str(spec), "-t", "airflow", "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert (f"{spec}:5:1: error[E070]: pipeline {name}'s DAG file would replace {name}.py, the module the DAGs "
+            "import at run time; rename the pipeline") in result.stderr
+    assert not (tmp_path / "out").exists()

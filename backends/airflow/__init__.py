@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import attrs
 
-from backends import runtime_files
+from backends import ALERTS_MODULE, runtime_files
 from compiler import ir, pyfmt, selection, sqlgen
 from compiler.backend import Backend, OutputFile
 from compiler.codegen import (
@@ -239,6 +239,14 @@ class AirflowBackend(Backend):
 
     def unsupported(self, project: ir.Project) -> list:
         found = []
+        assets = project.asset_map()
+        for pipeline in project.pipelines:
+            # A DAG file is <pipeline>.py beside the modules it imports at run time.
+            if pipeline.name in (SUPPORT_MODULE, ALERTS_MODULE):
+                where = pipeline.origin or assets[pipeline.assets[0]].origin
+                found.append(error(Code.OUTPUT_CONFLICT, f"pipeline {pipeline.name}'s DAG file would replace "
+                                   f"{pipeline.name}.py, the module the DAGs import at run time; rename the "
+                                   "pipeline", where))
         for asset in project.assets:
             if asset.runner is None:
                 continue
@@ -252,7 +260,6 @@ class AirflowBackend(Backend):
                 elif self.check_connection(asset) is None:
                     found.append(_skipped(asset.origin, f"the freshness check of {asset.name}, which needs a "
                                                         "connection to the warehouse: pass --option conn_id=NAME"))
-        assets = project.asset_map()
         for check in project.checks:
             asset = assets[check.asset]
             if asset.runner is None:
