@@ -113,6 +113,15 @@ class Backend:
         """The files for `project`; `source` names the input for file headers."""
         raise NotImplementedError
 
+    #: Whether `read_back` can load this backend's output, for `orch diff`.
+    READS_BACK: ClassVar[bool] = False
+
+    @classmethod
+    def read_back(cls, folder: str) -> dict:
+        """What the output in `folder` means, loaded by the platform itself, in the
+        shape `orch diff` compares (compiler/parity.py): runs in a child process."""
+        raise NotImplementedError(f"backend {cls.name!r} cannot read its output back")
+
 
 def ir_tag(runner_type: type) -> str:
     return ir.RUNNER_TAGS.get(runner_type, runner_type.__name__)

@@ -87,3 +87,18 @@ def describe(delta: timedelta) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds}s"
+
+
+def normalized_cron(text: str | None) -> str | None:
+    """A cron as orch diff compares it: aliases spelled out, whitespace single."""
+    if text is None:
+        return None
+    return ALIASES.get(text.strip(), " ".join(text.split()))
+
+
+def timezone_name(value) -> str:
+    """A platform's timezone object or name as orch diff compares it; UTC however spelt."""
+    if value is None:
+        return "UTC"
+    name = getattr(value, "name", None) or str(value)
+    return "UTC" if name in ("UTC", "Etc/UTC", "+00:00") else name

@@ -314,6 +314,15 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
     if args.source == args.dest:
         raise UsageError("--from and --to name the same platform")
+    for name in (args.source, args.dest):
+        try:
+            readable = backend.load(name).READS_BACK
+        except CompileError as exc:
+            print(render_all(exc.diagnostics, "text", False), file=sys.stderr)
+            return EXIT_UNUSABLE
+        if not readable:
+            able = [n for n in backend.available() if _reads_back(n)]
+            raise UsageError(f"backend {name!r} cannot read its output back; orch diff compares {', '.join(able)}")
     try:
         sides = [parity.read(name, os.path.join(args.out_dir, name)) for name in (args.source, args.dest)]
     except parity.UnreadableOutput as exc:
@@ -330,6 +339,13 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         verdict = f"{len(differences)} difference(s)" if differences else "the same pipelines"
         print(f"orch: {args.source} and {args.dest} outputs in {args.out_dir}: {verdict}", file=sys.stderr)
     return EXIT_ERRORS if differences else EXIT_OK
+
+
+def _reads_back(name: str) -> bool:
+    try:
+        return backend.load(name).READS_BACK
+    except CompileError:
+        return False
 
 
 def _cmd_backends(args: argparse.Namespace) -> int:
@@ -431,8 +447,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("diff", help="prove the Airflow and Dagster outputs of one compile mean the same pipelines")
     p.add_argument("out_dir", metavar="OUT_DIR", help="the --out folder of `orch compile -t airflow -t dagster`")
-    p.add_argument("--from", dest="source", choices=("airflow", "dagster"), default="airflow")
-    p.add_argument("--to", dest="dest", choices=("airflow", "dagster"), default="dagster")
+    p.add_argument("--from", dest="source", default="airflow", metavar="BACKEND",
+                   help="a backend whose output orch can read back (default: airflow)")
+    p.add_argument("--to", dest="dest", default="dagster", metavar="BACKEND",
+                   help="the other side (default: dagster)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=_cmd_diff)
 

@@ -122,3 +122,18 @@ def test_a_runner_it_cannot_run_is_an_error(backend_cls, example, tmp_path):
     cannot = [a.origin for a in example.assets if backend_cls.RUNNERS and a.runner is not None
               and not isinstance(a.runner, backend_cls.RUNNERS)]
     assert [d.span for d in found] == cannot
+
+
+def test_output_it_says_it_reads_back_loads_in_its_platform(backend_cls, example, tmp_path):
+    """`orch diff` compares any two backends that read their output back."""
+    from compiler import parity
+
+    out = tmp_path / "out"
+    codegen.write_tree(str(out), _instance(backend_cls, tmp_path).emit(example, "manifest.json"))
+    if not backend_cls.READS_BACK:
+        with pytest.raises(NotImplementedError):
+            backend_cls.read_back(str(out))
+        return
+    side = parity.read(backend_cls.name, str(out))
+    assert side["problems"] == []
+    assert set(side["assets"]) == {a.key for a in example.assets if a.runner is not None}

@@ -21,14 +21,14 @@ def test_every_layer_contract_is_kept():
 
 
 def test_a_broken_layer_fails_the_check(tmp_path):
-    """The check is real: the readers of `orch diff` import Airflow, and without the
+    """The check is real: the CLI hands `orch health` to the monitor, and without the
     contract's ignore that is reported."""
     config = tmp_path / "layers.toml"
     config.write_text(
         '[tool.importlinter]\nroot_packages = ["compiler", "backends", "monitor", "grammar"]\n'
         "include_external_packages = true\n\n[[tool.importlinter.contracts]]\n"
-        'name = "no platform"\ntype = "forbidden"\nsource_modules = ["compiler"]\nforbidden_modules = ["airflow"]\n'
+        'name = "no monitor"\ntype = "forbidden"\nsource_modules = ["compiler"]\nforbidden_modules = ["monitor"]\n'
     )
     result = _lint("--config", str(config))
     assert result.returncode == 1
-    assert "compiler.parity -> airflow" in result.stdout and "Contracts: 0 kept, 1 broken." in result.stdout
+    assert "compiler.cli -> monitor.cli" in result.stdout and "Contracts: 0 kept, 1 broken." in result.stdout

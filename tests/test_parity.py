@@ -113,6 +113,14 @@ def test_unreadable_side_is_exit_2(tmp_path):
     assert result.returncode == 2
 
 
+def test_only_backends_that_read_their_output_back_are_compared(tmp_path):
+    result = orch("diff", str(tmp_path), "--from", "ir")
+    assert result.returncode == 2
+    assert "backend 'ir' cannot read its output back; orch diff compares airflow, dagster" in result.stderr
+    unknown = orch("diff", str(tmp_path), "--to", "nosuch")
+    assert unknown.returncode == 2 and "error[E060]: unknown backend 'nosuch'" in unknown.stderr
+
+
 def test_a_pipeline_that_does_not_wait_on_one_side_is_a_difference(specs, tmp_path):
     """Dagster's runs of a pipeline wait for the pipelines it reads, as Airflow's
     sensors do; automation conditions that no longer wait are reported per pipeline."""

@@ -237,6 +237,15 @@ class AirflowBackend(Backend):
         conn_id = self.option("conn_id")
         return ("sql", conn_id) if conn_id else None
 
+    READS_BACK = True
+
+    @classmethod
+    def read_back(cls, folder: str) -> dict:
+        # Imported here: loading the output imports the platform, which compiling never needs.
+        from backends.airflow.readback import read_airflow
+
+        return read_airflow(folder)
+
     def unsupported(self, project: ir.Project) -> list:
         found = []
         assets = project.asset_map()

@@ -172,6 +172,15 @@ class DagsterBackend(Backend):
                                      "dagster option sla_sensor_seconds must be a whole number",
                                      ir.Location(path="--option")))
 
+    READS_BACK = True
+
+    @classmethod
+    def read_back(cls, folder: str) -> dict:
+        # Imported here: loading the output imports the platform, which compiling never needs.
+        from backends.dagster.readback import read_dagster
+
+        return read_dagster(folder)
+
     def unsupported(self, project: ir.Project) -> list:
         found = [d for d in super().unsupported(project) if d.is_error]
         assets = project.asset_map()
