@@ -19,16 +19,7 @@ from collections.abc import Sequence
 
 from compiler import __version__, backend, codegen, config, ir, serde, stamp
 from compiler.cadence import cron_problem
-from compiler.diagnostics import (
-    Code,
-    CompileError,
-    Diagnostic,
-    Settings,
-    UnusableCode,
-    codes_named,
-    did_you_mean,
-    render_all,
-)
+from compiler.diagnostics import CompileError, Diagnostic, Settings, UnusableCode, did_you_mean, render_all
 from compiler.driver import BuildOptions, build
 from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
 
@@ -83,13 +74,10 @@ def _add_build_options(parser: argparse.ArgumentParser, diagnostics_format: bool
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    codes: dict[str, set[Code]] = {}
-    for option in ("warn", "ignore"):
-        try:
-            codes[option] = codes_named(option, getattr(args, option))
-        except UnusableCode as exc:
-            raise UsageError(f"--{option} {exc.value}: {exc.problem}") from None
-    return Settings(warn=codes["warn"], ignore=codes["ignore"], warn_error=args.warn_error)
+    try:
+        return Settings.named(args.warn, args.ignore, args.warn_error)
+    except UnusableCode as exc:
+        raise UsageError(f"--{exc.option} {exc.value}: {exc.problem}") from None
 
 
 def _build_options(args: argparse.Namespace) -> BuildOptions:

@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Sequence
 
-from compiler.diagnostics import Code, CompileError, Settings, UnusableCode, codes_named, did_you_mean, error
+from compiler.diagnostics import Code, CompileError, Settings, UnusableCode, did_you_mean, error
 from compiler.ir import Location
 
 _KEYS = ("warn", "ignore", "warn-error")
@@ -83,16 +83,14 @@ def read(path: str) -> Settings:
     warn_error = table.get("warn-error", False)
     if not isinstance(warn_error, bool):
         raise fail(f"warn-error expects true or false, not {warn_error!r}", "warn-error")
-    codes: dict[str, set[Code]] = {}
     for option in ("warn", "ignore"):
         values = table.get(option, [])
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise fail(f'{option} expects a list of codes such as ["W031"], not {values!r}', option)
-        try:
-            codes[option] = codes_named(option, values)
-        except UnusableCode as exc:
-            raise fail(f"{option}: {exc.problem}", option) from None
-    return Settings(warn=codes["warn"], ignore=codes["ignore"], warn_error=warn_error)
+    try:
+        return Settings.named(table.get("warn", []), table.get("ignore", []), warn_error)
+    except UnusableCode as exc:
+        raise fail(f"{exc.option}: {exc.problem}", exc.option) from None
 
 
 def settings_for(inputs: Sequence[str]) -> Settings:

@@ -136,22 +136,12 @@ def settings_problem(option: str, value: str) -> tuple[Code | None, str | None]:
 
 
 class UnusableCode(ValueError):
-    """A code a setting cannot take: `value` as written, and `problem`, why."""
+    """A code a setting cannot take: the `option` (warn or ignore), the `value` as
+    written, and `problem`, why."""
 
-    def __init__(self, value: str, problem: str):
-        super().__init__(value, problem)
-        self.value, self.problem = value, problem
-
-
-def codes_named(option: str, values: Iterable[str]) -> set[Code]:
-    """The codes `values` name for `option`; UnusableCode at the first that cannot be used."""
-    chosen = set()
-    for value in values:
-        code, problem = settings_problem(option, value)
-        if problem:
-            raise UnusableCode(value, problem)
-        chosen.add(code)
-    return chosen
+    def __init__(self, option: str, value: str, problem: str):
+        super().__init__(option, value, problem)
+        self.option, self.value, self.problem = option, value, problem
 
 
 def _codes(codes: Iterable[Code]) -> tuple[Code, ...]:
@@ -170,6 +160,18 @@ class Settings:
     warn: tuple[Code, ...] = attrs.field(default=(), converter=_codes)
     ignore: tuple[Code, ...] = attrs.field(default=(), converter=_codes)
     warn_error: bool = False
+
+    @classmethod
+    def named(cls, warn: Iterable[str] = (), ignore: Iterable[str] = (), warn_error: bool = False) -> Settings:
+        """Settings from codes as a user wrote them; UnusableCode at the first that cannot be used."""
+        codes: dict[str, list[Code]] = {"warn": [], "ignore": []}
+        for option, values in (("warn", warn), ("ignore", ignore)):
+            for value in values:
+                code, problem = settings_problem(option, value)
+                if problem:
+                    raise UnusableCode(option, value, problem)
+                codes[option].append(code)
+        return cls(warn=codes["warn"], ignore=codes["ignore"], warn_error=warn_error)
 
     def merged(self, other: Settings | None) -> Settings:
         if other is None:

@@ -9,13 +9,11 @@ list, so a field missing from them is only a warning.
 
 from __future__ import annotations
 
-import difflib
-
 import sqlglot
 from sqlglot import exp
 
 from compiler import ir
-from compiler.diagnostics import Code, Diagnostic, error, warning
+from compiler.diagnostics import Code, Diagnostic, did_you_mean, error, warning
 
 _TIME_GRANULARITIES = {
     "date": ("day", "month", "year"),
@@ -95,17 +93,14 @@ def _field_problem(asset: ir.Asset, field: str):
         if field.lower() in {c.lower() for c in produced}:
             return None
         return error, (f"partition field {field!r} is not among the columns its compiled SQL produces "
-                       f"({', '.join(produced)}){_hint(field, produced)}")
+                       f"({', '.join(produced)}){did_you_mean(field, produced)}")
     documented = asset.columns
     if not documented or field.lower() in {c.lower() for c in documented}:
         return None
     if asset.columns_enforced:
         return error, (f"partition field {field!r} is not among the columns of its enforced contract"
-                       f"{_hint(field, documented)}")
-    return warning, (f"partition field {field!r} is not among its documented columns{_hint(field, documented)}; "
-                     "if the model has it, document it (with a contract enforced, this is an error)")
+                       f"{did_you_mean(field, documented)}")
+    return warning, (f"partition field {field!r} is not among its documented columns"
+                     f"{did_you_mean(field, documented)}; if the model has it, document it (with a contract "
+                     "enforced, this is an error)")
 
-
-def _hint(field: str, columns) -> str:
-    close = difflib.get_close_matches(field, list(columns), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
