@@ -158,7 +158,7 @@ def lock() -> None:
             if "==" in line and not line.startswith("#"):
                 pins[line.split("==")[0].lower()] = line
     for line in frozen.splitlines():
-        if "==" in line and not line.startswith(("orch==", "pip==")):
+        if "==" in line and not line.startswith(("orch-compiler==", "orch_compiler==", "pip==")):
             pins[line.split("==")[0].lower()] = line
     with open(path, "w") as fh:
         fh.write("\n".join(header + [pins[k] for k in sorted(pins)]) + "\n")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from compiler.backend import OutputFile
-from compiler.codegen import format_python, python_header
+from orch.compiler.backend import OutputFile
+from orch.compiler.codegen import format_python, python_header
 
 ALERTS_MODULE = "orch_alerts"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from compiler import ir
-from compiler.backend import Backend
-from compiler.diagnostics import Code, Diagnostic, error, warning
+from orch.compiler import ir
+from orch.compiler.backend import Backend
+from orch.compiler.diagnostics import Code, Diagnostic, error, warning
 
 OPTIONS = {
     "warehouse": "",  # duckdb | bigquery; default: the engine of the project's tables

@@ -34,7 +34,7 @@ def orjson_load(path: str) -> dict:
 
 
 def compile_all(manifest: str, out: str, *extra: str) -> dict:
-    from compiler import cli
+    from orch.compiler import cli
 
     code = cli.main(["compile", manifest, "--target", "ir", "--target", "airflow", "--target", "dagster",
                      "--target", "health", "--target", "sla", "--out", out, "-O", "duckdb_path=warehouse.duckdb",
@@ -47,7 +47,8 @@ def compile_all(manifest: str, out: str, *extra: str) -> dict:
 def build(manifest: str) -> dict:
     """Everything before the backends: read, lower, group, check. Any compile
     that reads its input afresh pays at least this, cached outputs or not."""
-    from compiler.driver import BuildOptions, build as run_build
+    from orch.compiler.driver import BuildOptions
+    from orch.compiler.driver import build as run_build
 
     project, _ = run_build([manifest], BuildOptions())
     return {"assets": len(project.assets)}

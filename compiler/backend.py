@@ -13,9 +13,9 @@ from typing import ClassVar
 
 import attrs
 
-from compiler import ir
-from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
-from compiler.grouping import upstream_pipelines
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from orch.compiler.grouping import upstream_pipelines
 
 ENTRY_POINT_GROUP = "orch.backends"
 
@@ -182,7 +182,7 @@ def load(name: str) -> type[Backend]:
         raise CompileError(
             error(
                 Code.BROKEN_BACKEND,
-                f"backend {name!r} ({ep.value}) is not a subclass of compiler.backend.Backend",
+                f"backend {name!r} ({ep.value}) is not a subclass of orch.compiler.backend.Backend",
                 where,
             )
         )

@@ -17,11 +17,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from compiler import __version__, backend, codegen, config, ir, serde, stamp
-from compiler.cadence import cron_problem
-from compiler.diagnostics import CompileError, Diagnostic, Settings, UnusableCode, did_you_mean, render_all
-from compiler.driver import BuildOptions, build
-from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
+from orch.compiler import __version__, backend, codegen, config, ir, serde, stamp
+from orch.compiler.cadence import cron_problem
+from orch.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    Settings,
+    UnusableCode,
+    did_you_mean,
+    render_all,
+)
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.grouping import GROUP_BY_CHOICES, validate_group_by
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
 #: Text output shows this many diagnostics of one code before it only counts them.
@@ -256,7 +263,7 @@ def _cmd_ir(args: argparse.Namespace) -> int:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     """Draw the lineage; a project with errors is drawn too, with the errors on its assets."""
-    from compiler import lineage
+    from orch.compiler import lineage
 
     project, diagnostics = _build_and_report(args)
     if project is None:
@@ -275,8 +282,8 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from compiler import explain
-    from compiler.frontends.dsl import AssetIndex
+    from orch.compiler import explain
+    from orch.compiler.frontends.dsl import AssetIndex
 
     try:
         project, diagnostics = build(args.inputs, _build_options(args))
@@ -298,7 +305,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     """Load both outputs through their platforms and list every difference."""
-    from compiler import parity
+    from orch.compiler import parity
 
     if args.source == args.dest:
         raise UsageError("--from and --to name the same platform")
@@ -365,7 +372,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 
 def _cmd_fmt(args: argparse.Namespace) -> int:
     """Rewrite specs in the canonical layout; with --check, only say which would change."""
-    from compiler.frontends import dsl, dsl_syntax
+    from orch.compiler.frontends import dsl, dsl_syntax
 
     status = EXIT_OK
     for path in args.files:
@@ -477,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run(argv):
         argv = list(sys.argv[1:] if argv is None else argv)
         if argv and argv[0] in ("health", "sla"):
-            from monitor import cli as monitor_cli
+            from orch.monitor import cli as monitor_cli
 
             return monitor_cli.main(argv[0], argv[1:], prog=f"orch {argv[0]}")
         args = _parser().parse_args(argv)

@@ -12,8 +12,8 @@ import re
 import tomllib
 from collections.abc import Sequence
 
-from compiler.diagnostics import Code, CompileError, Settings, UnusableCode, did_you_mean, error
-from compiler.ir import Location
+from orch.compiler.diagnostics import Code, CompileError, Settings, UnusableCode, did_you_mean, error
+from orch.compiler.ir import Location
 
 _KEYS = ("warn", "ignore", "warn-error")
 _TABLE = re.compile(r"\s*\[\s*tool\s*\.\s*orch\s*\]")

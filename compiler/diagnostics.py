@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from compiler.ir import Location
+from orch.compiler.ir import Location
 
 
 class Level(str, enum.Enum):

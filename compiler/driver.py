@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from compiler import config, ir
-from compiler.backend import Backend
-from compiler.diagnostics import Code, CompileError, Diagnostic, Settings, error
-from compiler.frontends import dbt, dsl, sqlmesh
-from compiler.grouping import declared_pipeline, group_pipelines
-from compiler.passes import PassContext, run_passes
+from orch.compiler import config, ir
+from orch.compiler.backend import Backend
+from orch.compiler.diagnostics import Code, CompileError, Diagnostic, Settings, error
+from orch.compiler.frontends import dbt, dsl, sqlmesh
+from orch.compiler.grouping import declared_pipeline, group_pipelines
+from orch.compiler.passes import PassContext, run_passes
 
 
 @attrs.frozen(kw_only=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from compiler import ir
-from compiler.diagnostics import Diagnostic
-from compiler.durations import format_duration
-from compiler.lineage import about
+from orch.compiler import ir
+from orch.compiler.diagnostics import Diagnostic
+from orch.compiler.durations import format_duration
+from orch.compiler.lineage import about
 
 _RUNNERS = {
     ir.DbtBuild: lambda r: f"dbt, selecting {r.select} in {r.project_dir}",

@@ -13,8 +13,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-from compiler import ir
-from compiler.names import unique
+from orch.compiler import ir
+from orch.compiler.names import unique
 
 GROUP_BY_CHOICES = ("layer", "schedule", "folder", "tag:PREFIX", "none")
 

@@ -18,9 +18,9 @@ from html import escape as _escape
 
 import attrs
 
-from compiler import ir, look
-from compiler.diagnostics import Diagnostic
-from compiler.durations import format_duration
+from orch.compiler import ir, look
+from orch.compiler.diagnostics import Diagnostic
+from orch.compiler.durations import format_duration
 
 COL_WIDTH = 230
 ROW_HEIGHT = 56

@@ -32,7 +32,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 
-from compiler import backend
+from orch.compiler import backend
 
 PLATFORMS = ("airflow", "dagster")
 
@@ -56,7 +56,7 @@ def read_many(platform: str, folders: list[str]) -> list[dict]:
         if not os.path.isdir(folder):
             raise UnreadableOutput(f"{folder}: no such folder (compile with --target {platform} first)")
     env = dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="False", ORCH_DUCKDB_DATABASE=":memory:")
-    child = subprocess.run([sys.executable, "-m", "compiler.parity", platform, *map(os.path.abspath, folders)],
+    child = subprocess.run([sys.executable, "-m", "orch.compiler.parity", platform, *map(os.path.abspath, folders)],
                            capture_output=True, text=True, env=env, check=False)
     lines = [line for line in child.stdout.splitlines() if line.startswith(_RESULT)]
     if child.returncode != 0 or len(lines) != len(folders):

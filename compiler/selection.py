@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from compiler import ir
+from orch.compiler import ir
 
 _WILDCARDS = frozenset("*?[]")
 # Nodes `dbt build` selects but never runs, and no test waits on: naming them changes nothing.

@@ -15,7 +15,7 @@ from typing import Any
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
-from compiler import ir
+from orch.compiler import ir
 
 
 class IrFormatError(ValueError):

@@ -12,7 +12,7 @@ import re
 
 from sqlglot import exp
 
-from compiler import checksql, ir
+from orch.compiler import checksql, ir
 
 #: The query parameter naming the partition a run rebuilds (the backend fills it in).
 PARTITION_PARAMETER = "orch_partition"

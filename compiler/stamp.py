@@ -17,8 +17,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points, version
 
-from compiler import __version__, codegen
-from compiler.backend import OutputFile
+from orch.compiler import __version__, codegen
+from orch.compiler.backend import OutputFile
 
 _CHUNK = 1 << 20
 

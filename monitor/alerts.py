@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from backends.alerting import email_recipients, post_json, send_email
-from monitor.checks import ERROR, FAIL, Result
-from monitor.config import AlertRouting
+from orch.backends.alerting import email_recipients, post_json, send_email
+from orch.monitor.checks import ERROR, FAIL, Result
+from orch.monitor.config import AlertRouting
 
 log = logging.getLogger("orch.monitor")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"

@@ -10,10 +10,10 @@ from typing import Any
 
 import attrs
 
-from compiler import checksql
-from monitor import queries
-from monitor.config import CheckSpec, JobsSpec
-from monitor.warehouse import Warehouse, WarehouseError
+from orch.compiler import checksql
+from orch.monitor import queries
+from orch.monitor.config import CheckSpec, JobsSpec
+from orch.monitor.warehouse import Warehouse, WarehouseError
 
 PASS, WARN, FAIL, ERROR = "pass", "warn", "fail", "error"
 STATUSES = (PASS, WARN, FAIL, ERROR)

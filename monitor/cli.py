@@ -17,11 +17,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from monitor import alerts, checks, report, runs
-from monitor.checks import ERROR, FAIL, Result
-from monitor.config import HEALTH, SLA, Config, ConfigError, load
-from monitor.history import History, HistoryError
-from monitor.warehouse import WarehouseError, open_warehouse
+from orch.monitor import alerts, checks, report, runs
+from orch.monitor.checks import ERROR, FAIL, Result
+from orch.monitor.config import HEALTH, SLA, Config, ConfigError, load
+from orch.monitor.history import History, HistoryError
+from orch.monitor.warehouse import WarehouseError, open_warehouse
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 PROGS = {HEALTH: "pipeline-health-monitor", SLA: "sla-tracker"}

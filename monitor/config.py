@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from monitor.jsonpos import locate
+from orch.monitor.jsonpos import locate
 
 HEALTH = "health"
 SLA = "sla"
@@ -115,7 +115,7 @@ class Config:
 
 
 def schema(kind: str) -> dict:
-    text = resources.files("monitor.schemas").joinpath(f"{kind}-config.schema.json").read_text("utf-8")
+    text = resources.files("orch.monitor.schemas").joinpath(f"{kind}-config.schema.json").read_text("utf-8")
     return json.loads(text)
 
 

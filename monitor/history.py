@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from monitor.checks import ERROR, FAIL, PASS, WARN, Result
+from orch.monitor.checks import ERROR, FAIL, PASS, WARN, Result
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

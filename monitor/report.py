@@ -9,8 +9,8 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from compiler import look
-from monitor.checks import ERROR, FAIL, PASS, STATUSES, WARN, Result
+from orch.compiler import look
+from orch.monitor.checks import ERROR, FAIL, PASS, STATUSES, WARN, Result
 
 FORMATS = ("markdown", "json", "junit", "html")
 

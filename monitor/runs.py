@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from monitor.checks import ERROR, FAIL, PASS, Result, utc
-from monitor.config import PipelineSpec
+from orch.monitor.checks import ERROR, FAIL, PASS, Result, utc
+from orch.monitor.config import PipelineSpec
 
 
 class RunSourceError(Exception):

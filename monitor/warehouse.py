@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from monitor import queries
-from monitor.config import WarehouseSpec
+from orch.monitor import queries
+from orch.monitor.config import WarehouseSpec
 
 
 class WarehouseError(Exception):
@@ -29,7 +29,7 @@ class Warehouse:
     dialect: str = ""
 
     def query(self, select: exp.Expression, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        """Rows of a query built in `monitor.queries`, with its parameters bound."""
+        """Rows of a query built in `orch.monitor.queries`, with its parameters bound."""
         return self.execute(select.sql(self.dialect), params or {})
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
@@ -120,7 +120,7 @@ class BigQueryWarehouse(Warehouse):
             from google.cloud import bigquery
         except ImportError:
             raise WarehouseError("the bigquery warehouse needs google-cloud-bigquery: "
-                                 "pip install 'orch[bigquery]'") from None
+                                 "pip install 'orch-compiler[bigquery]'") from None
         return bigquery
 
     def client(self):

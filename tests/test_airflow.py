@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from backends.airflow import AirflowBackend, jinja_literal, task_ids
-from compiler import codegen
-from compiler.driver import BuildOptions, build
+from orch.backends.airflow import AirflowBackend, jinja_literal, task_ids
+from orch.compiler import codegen
+from orch.compiler.driver import BuildOptions, build
 from tests.conftest import (
     BIN,
     CORPUS_FILES,

@@ -24,8 +24,8 @@ import duckdb
 import psutil
 import pytest
 
-from backends.airflow import task_ids
-from compiler.frontends import dbt, dbt_select
+from orch.backends.airflow import task_ids
+from orch.compiler.frontends import dbt, dbt_select
 from tests.airflow_deployment import Deployment
 from tests.conftest import BIN, EXAMPLE, orch
 from tests.manifest_edit import add_model
@@ -147,7 +147,7 @@ def test_corpus_dags_take_every_dbt_result_from_one_build(manifest, tmp_path):
 
 def test_a_dag_too_large_for_the_triggerer_is_a_warning(example_manifest, tmp_path):
     """Above 500 model tasks in one DAG the triggerer's cost dominates a run (W065); split, it goes."""
-    from backends.airflow import LARGE_TRIGGERER_DAG
+    from orch.backends.airflow import LARGE_TRIGGERER_DAG
 
     manifest = json.loads(example_manifest.read_text(encoding="utf-8"))
     for i in range(LARGE_TRIGGERER_DAG):

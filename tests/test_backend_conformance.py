@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import backend, codegen, ir
-from compiler.diagnostics import Code
-from compiler.driver import BuildOptions, build
+from orch.compiler import backend, codegen, ir
+from orch.compiler.diagnostics import Code
+from orch.compiler.driver import BuildOptions, build
 from tests.conftest import ROOT
 
 PLUGIN = "assetlist"
@@ -126,7 +126,7 @@ def test_a_runner_it_cannot_run_is_an_error(backend_cls, example, tmp_path):
 
 def test_output_it_says_it_reads_back_loads_in_its_platform(backend_cls, example, tmp_path):
     """`orch diff` compares any two backends that read their output back."""
-    from compiler import parity
+    from orch.compiler import parity
 
     out = tmp_path / "out"
     codegen.write_tree(str(out), _instance(backend_cls, tmp_path).emit(example, "manifest.json"))

@@ -341,7 +341,7 @@ def test_gzipped_manifest_is_read(tmp_path):
 
 
 def test_exit_codes_and_diagnostic_codes_are_documented():
-    from compiler.diagnostics import Code
+    from orch.compiler.diagnostics import Code
     from tests.conftest import ROOT
 
     cli_doc = (ROOT / "docs" / "cli.md").read_text()

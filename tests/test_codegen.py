@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from compiler import codegen
-from compiler.backend import OutputFile
-from compiler.diagnostics import CompileError
+from orch.compiler import codegen
+from orch.compiler.backend import OutputFile
+from orch.compiler.diagnostics import CompileError
 from tests.conftest import ROOT, snapshot_tree
 
 
@@ -108,8 +108,8 @@ def test_interrupted_compile_before_commit_is_discarded(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from compiler import codegen
-    from compiler.backend import OutputFile
+    from orch.compiler import codegen
+    from orch.compiler.backend import OutputFile
     out, version, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     header = codegen.python_header("test")
     files = [OutputFile(path=f"pkg/f{i}.py", content=f"{header}VALUE = {version!r}  # {i}\\n" + "#" * 4000 + "\\n")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import codegen
+from orch.compiler import codegen
 from tests.conftest import BIN, ROOT, orch, snapshot_tree
 
 TARGETS = ("airflow", "dagster", "health", "sla", "ir")
@@ -27,7 +27,7 @@ TARGETS = ("airflow", "dagster", "health", "sla", "ir")
 _KILLED_COMPILE = textwrap.dedent(
     """
     import builtins, os, shutil, signal, sys
-    from compiler import cli, codegen
+    from orch.compiler import cli, codegen
 
     limit, steps = int(os.environ["ORCH_KILL_AT"]), [0]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from backends.dagster import DagsterBackend, asset_keys
-from compiler import codegen
-from compiler.driver import BuildOptions, build
+from orch.backends.dagster import DagsterBackend, asset_keys
+from orch.compiler import codegen
+from orch.compiler.driver import BuildOptions, build
 from tests.conftest import BIN, CORPUS_FILES, EXAMPLE, load_json, orch
 from tests.dagster_automation import TICK
 from tests.test_dbt_corpus import _expected as expected_from_manifest
@@ -367,14 +367,14 @@ def _run_sql_checks(package: Path, database: str, **config) -> dict[str, tuple[b
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    import backends.alerting
-    import backends.dagster
+    from orch.backends import alerting
+    from orch.backends import dagster as dagster_backend
 
     (package / "checks_pkg").mkdir()
     (package / "checks_pkg" / "__init__.py").write_text("")
-    shutil.copy(Path(backends.dagster.__file__).parent / "orch_dagster_support.py",
+    shutil.copy(Path(dagster_backend.__file__).parent / "orch_dagster_support.py",
                 package / "checks_pkg" / "orch_dagster_support.py")
-    shutil.copy(backends.alerting.__file__, package / "checks_pkg" / "orch_alerts.py")
+    shutil.copy(alerting.__file__, package / "checks_pkg" / "orch_alerts.py")
     sql_checks = importlib.import_module("checks_pkg.orch_dagster_support").sql_checks
 
     @dg.asset(name="t")

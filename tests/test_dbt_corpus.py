@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from compiler.diagnostics import Code, CompileError
-from compiler.driver import BuildOptions, build
+from orch.compiler.diagnostics import Code, CompileError
+from orch.compiler.driver import BuildOptions, build
 from tests.conftest import CORPUS_FILES, load_json
 
 

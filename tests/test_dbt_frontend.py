@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from compiler import ir
-from compiler.diagnostics import Code
-from compiler.driver import BuildOptions, build
-from compiler.frontends import dbt
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.frontends import dbt
 from tests.conftest import corpus, load_json
 from tests.manifest_edit import add_model
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from compiler import selection
-from compiler.driver import BuildOptions, build
-from compiler.frontends import dbt, dbt_select
+from orch.compiler import selection
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.frontends import dbt, dbt_select
 
 pytestmark = pytest.mark.dbt
 

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from compiler.diagnostics import Code, Level
-from compiler.driver import BuildOptions, build
+from orch.compiler.diagnostics import Code, Level
+from orch.compiler.driver import BuildOptions, build
 from tests.conftest import orch, snapshot_tree
 from tests.manifest_edit import add_model
 

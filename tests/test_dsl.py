@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import serde
-from compiler.diagnostics import CompileError
-from compiler.driver import BuildOptions, build
-from compiler.frontends import dsl, dsl_syntax
+from orch.compiler import serde
+from orch.compiler.diagnostics import CompileError
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.frontends import dsl, dsl_syntax
 from tests.conftest import ROOT, orch
 
 SPECS = ROOT / "specs"
@@ -182,7 +182,7 @@ def test_overlay_spec_sets_schedules_and_tags(specs):
 
 
 def test_durations():
-    from compiler.durations import format_duration, parse_duration
+    from orch.compiler.durations import format_duration, parse_duration
 
     assert parse_duration("90m").total_seconds() == 5400
     assert parse_duration("1.5h").total_seconds() == 5400

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import backend
-from compiler.diagnostics import CompileError
-from compiler.driver import BuildOptions, build
-from compiler.frontends import dbt
+from orch.compiler import backend
+from orch.compiler.diagnostics import CompileError
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.frontends import dbt
 from tests.conftest import corpus, load_json
 
 _BASE = load_json(corpus("dbt-artifacts-parser_v12_jaffle_shop_1.10"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import parity
+from orch.compiler import parity
 from tests.conftest import load_dagbag, orch
 from tests.dagster_automation import TICK
 from tests.manifest_edit import add_model

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.driver import BuildOptions, build
-from compiler.lineage import dot, mermaid, view
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.lineage import dot, mermaid, view
 from tests.conftest import corpus, orch
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,7 +55,7 @@ def test_lineage_page_of_the_mixed_example(browser, specs, tmp_path):
     result = orch("graph", str(specs / "mixed.orch"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     project, _ = build([str(specs / "mixed.orch")], BuildOptions())
-    from compiler import look
+    from orch.compiler import look
 
     assert look.STYLE in out.read_text()  # one look with the monitors' reports
     page, problems, requests, _ = _open(browser, out)

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from compiler import ir
-from compiler.driver import BuildOptions, build
-from compiler.grouping import infer_layer, schedule_label
+from orch.compiler import ir
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.grouping import infer_layer, schedule_label
 from tests.manifest_edit import add_model
 
 

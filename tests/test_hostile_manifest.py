@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import serde
+from orch.compiler import serde
 from tests.conftest import load_dagbag, orch, render_airflow_dag, snapshot_tree
 from tests.manifest_edit import add_model
 from tests.test_dagster import _load_graph

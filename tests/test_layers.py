@@ -25,10 +25,10 @@ def test_a_broken_layer_fails_the_check(tmp_path):
     contract's ignore that is reported."""
     config = tmp_path / "layers.toml"
     config.write_text(
-        '[tool.importlinter]\nroot_packages = ["compiler", "backends", "monitor", "grammar"]\n'
+        '[tool.importlinter]\nroot_packages = ["orch.compiler", "orch.backends", "orch.monitor", "orch.grammar"]\n'
         "include_external_packages = true\n\n[[tool.importlinter.contracts]]\n"
-        'name = "no monitor"\ntype = "forbidden"\nsource_modules = ["compiler"]\nforbidden_modules = ["monitor"]\n'
+        'name = "no monitor"\ntype = "forbidden"\nsource_modules = ["orch.compiler"]\nforbidden_modules = ["orch.monitor"]\n'
     )
     result = _lint("--config", str(config))
     assert result.returncode == 1
-    assert "compiler.cli -> monitor.cli" in result.stdout and "Contracts: 0 kept, 1 broken." in result.stdout
+    assert "orch.compiler.cli -> orch.monitor.cli" in result.stdout and "Contracts: 0 kept, 1 broken." in result.stdout

@@ -9,9 +9,9 @@ import datetime as dt
 import duckdb
 import pytest
 
-from monitor import cli as monitor_cli
-from monitor.config import HEALTH, load
-from monitor.history import History
+from orch.monitor import cli as monitor_cli
+from orch.monitor.config import HEALTH, load
+from orch.monitor.history import History
 from tests.conftest import orch
 from tests.monitor_support import AS_OF, NOW, naive, seed_warehouse, write_config
 

@@ -14,10 +14,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from backends.health import HealthBackend
-from backends.sla import SlaBackend
-from compiler.driver import BuildOptions, build
-from monitor import config as monitor_config
+from orch.backends.health import HealthBackend
+from orch.backends.sla import SlaBackend
+from orch.compiler.driver import BuildOptions, build
+from orch.monitor import config as monitor_config
 from tests.conftest import BIN, CORPUS_FILES, EXAMPLE, load_json, orch, snapshot_tree
 from tests.test_dbt_corpus import _schema
 

@@ -17,8 +17,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from monitor import checks, queries
-from monitor.config import JobsSpec
+from orch.monitor import checks, queries
+from orch.monitor.config import JobsSpec
 from tests.conftest import BIN, DATA, orch
 from tests.monitor_support import AS_OF, NOW, http_server, write_config
 
@@ -268,7 +268,7 @@ def test_job_checks_are_errors_not_passes_when_the_query_fails():
             return queries.jobs_table(PROJECT, "us")
 
         def query(self, *_):
-            from monitor.warehouse import WarehouseError
+            from orch.monitor.warehouse import WarehouseError
             raise WarehouseError("BigQuery: 403 Access Denied")
 
     results = checks.run_job_checks(Broken(), JobsSpec(check_failures=True, check_costs=True, cost_threshold_usd=1),

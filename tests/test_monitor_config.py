@@ -8,8 +8,8 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from monitor import config
-from monitor.config import ConfigError
+from orch.monitor import config
+from orch.monitor.config import ConfigError
 from tests.conftest import DATA, orch
 
 SEED = DATA / "monitor"

@@ -99,7 +99,7 @@ def test_verdicts_hold_however_far_the_clock_has_moved_past_the_data(warehouse, 
     """The monitor's own clock, hours past the time the data was seeded for (a slow
     run, across midnight UTC): judged --as-of that time, every verdict and observed
     value is the one EXPECTED; without --as-of, the clock decides."""
-    from monitor import cli as monitor_cli
+    from orch.monitor import cli as monitor_cli
 
     time_machine.move_to(NOW + dt.timedelta(hours=hours_ahead), tick=False)
     path = write_config(warehouse, health_config())

@@ -18,8 +18,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from monitor.checks import Result
-from monitor.history import History
+from orch.monitor.checks import Result
+from orch.monitor.history import History
 from tests.conftest import orch
 from tests.monitor_support import AS_OF, NOW, http_server, seed_warehouse, write_config
 
@@ -233,7 +233,7 @@ def test_sla_report_formats_show_compliance_and_trend(tmp_path):
     ET.fromstring(svg)  # well-formed
     assert svg.count("<circle") == 15  # 14 days of history and today
     assert "<polyline" in svg
-    from compiler import look
+    from orch.compiler import look
 
     assert look.STYLE in page  # one look with `orch graph`
     md = (tmp_path / "r.markdown").read_text()
@@ -270,8 +270,8 @@ def test_concurrent_monitor_runs_do_not_corrupt_history(tmp_path):
 
 KILLED_WRITER = """
 import sys, datetime as dt
-from monitor.history import History
-from monitor.checks import Result
+from orch.monitor.history import History
+from orch.monitor.checks import Result
 now = dt.datetime.now(dt.timezone.utc)
 h = History(sys.argv[1])
 print("ready", flush=True)

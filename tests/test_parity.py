@@ -48,8 +48,8 @@ def test_the_dbt_example_means_the_same(example_manifest, tmp_path):
 def test_every_corpus_manifest_means_the_same_on_both_platforms(tmp_path):
     """Every public manifest of v7 or later, compiled to both platforms and read back
     through both (one child process per platform for the lot): no difference."""
-    from compiler import parity
-    from compiler.cli import main
+    from orch.compiler import parity
+    from orch.compiler.cli import main
     from tests.test_airflow import SUPPORTED
 
     outs = []

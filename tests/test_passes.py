@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from compiler import ir
-from compiler.diagnostics import Code, Level
-from compiler.driver import BuildOptions, build
-from compiler.passes import PASSES, check_cycles
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, Level
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.passes import PASSES, check_cycles
 from tests.manifest_edit import add_model
 
 

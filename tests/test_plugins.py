@@ -65,7 +65,7 @@ def test_plugin_that_is_not_a_backend(site, example_manifest, tmp_path):
     result = orch("compile", str(example_manifest), "--target", "notabackend", "--out", str(tmp_path / "o"),
                   env={"PYTHONPATH": str(site)})
     assert result.returncode == 2
-    assert "is not a subclass of compiler.backend.Backend" in result.stderr
+    assert "is not a subclass of orch.compiler.backend.Backend" in result.stderr
 
 
 def test_two_plugins_claiming_one_name(site, tmp_path, example_manifest):

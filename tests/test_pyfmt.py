@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.airflow import AirflowBackend
-from backends.dagster import DagsterBackend
-from compiler import codegen, pyfmt
-from compiler.driver import BuildOptions, build
+from orch.backends.airflow import AirflowBackend
+from orch.backends.dagster import DagsterBackend
+from orch.compiler import codegen, pyfmt
+from orch.compiler.driver import BuildOptions, build
 from tests.test_monitor_backends import SUPPORTED
 
 MODE = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=100)
@@ -58,10 +58,9 @@ def _generated(path, cls, options):
         pairs.append((source, out))
         return out
 
-    import backends
-    import backends.airflow
-    import backends.dagster
-    patched = [(m, m.format_python) for m in (backends, backends.airflow, backends.dagster)]
+    from orch import backends
+    from orch.backends import airflow, dagster
+    patched = [(m, m.format_python) for m in (backends, airflow, dagster)]
     for module, _ in patched:
         module.format_python = spy
     try:

@@ -18,7 +18,7 @@ import sys
 
 import duckdb
 
-from compiler.codegen import project_dir_variables
+from orch.compiler.codegen import project_dir_variables
 from tests.conftest import BIN, EXAMPLE, orch
 from tests.test_airflow_pipeline_mode import DAGS, DAY, _assert_example_tables
 from tests.test_dagster import _MATERIALIZE
@@ -27,7 +27,7 @@ VARIABLE = "ORCH_PROJECT_DIR_JAFFLE_SHOP"
 
 
 def test_project_dir_variables_are_named_after_the_folder_and_never_shared():
-    from compiler import ir
+    from orch.compiler import ir
 
     def asset(key, runner):
         return ir.Asset(key=key, name=key, kind=ir.AssetKind.MODEL, origin=ir.Location(), runner=runner)

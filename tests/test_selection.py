@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from compiler import ir, selection
-from compiler.frontends import dbt_select
+from orch.compiler import ir, selection
+from orch.compiler.frontends import dbt_select
 
 
 def node(uid: str, *fqn: str, versioned: bool = False, parents: tuple[str, ...] = ()) -> ir.DbtNode:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from compiler import serde
-from compiler.driver import BuildOptions, build
+from orch.compiler import serde
+from orch.compiler.driver import BuildOptions, build
 from tests.conftest import ROOT, corpus
 
 MANIFESTS = [

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from compiler import ir, sqlgen
+from orch.compiler import ir, sqlgen
 
 _NAMES = st.text(min_size=1, max_size=30) | st.sampled_from(
     ["__orch_table__", "__orch_column__", "987654321", 'x"y', "it's", "`tick`", "a b", "select"])

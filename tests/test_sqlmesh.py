@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from compiler.driver import BuildOptions, build
-from compiler.frontends import sqlmesh
+from orch.compiler.driver import BuildOptions, build
+from orch.compiler.frontends import sqlmesh
 from tests.conftest import BIN, ROOT, orch
 
 SHOP = ROOT / "specs" / "shop_metrics"

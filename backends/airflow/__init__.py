@@ -28,20 +28,20 @@ from urllib.parse import quote
 
 import attrs
 
-from backends import ALERTS_MODULE, runtime_files
-from compiler import ir, pyfmt, selection, sqlgen
-from compiler.backend import Backend, OutputFile
-from compiler.codegen import (
+from orch.backends import ALERTS_MODULE, runtime_files
+from orch.compiler import ir, pyfmt, selection, sqlgen
+from orch.compiler.backend import Backend, OutputFile
+from orch.compiler.codegen import (
     format_python,
     in_project,
     project_dir_lines,
     project_dir_variables,
     python_header,
 )
-from compiler.diagnostics import Code, CompileError, error, warning
-from compiler.durations import format_duration
-from compiler.grouping import schedule_label, tests_of_several, upstream_pipelines
-from compiler.names import NameScope, unique
+from orch.compiler.diagnostics import Code, CompileError, error, warning
+from orch.compiler.durations import format_duration
+from orch.compiler.grouping import schedule_label, tests_of_several, upstream_pipelines
+from orch.compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_airflow_support"
 
@@ -242,7 +242,7 @@ class AirflowBackend(Backend):
     @classmethod
     def read_back(cls, folder: str) -> dict:
         # Imported here: loading the output imports the platform, which compiling never needs.
-        from backends.airflow.readback import read_airflow
+        from orch.backends.airflow.readback import read_airflow
 
         return read_airflow(folder)
 

@@ -22,19 +22,19 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 
-from backends import runtime_files
-from compiler import ir, pyfmt, selection, sqlgen
-from compiler.backend import Backend, OutputFile
-from compiler.codegen import (
+from orch.backends import runtime_files
+from orch.compiler import ir, pyfmt, selection, sqlgen
+from orch.compiler.backend import Backend, OutputFile
+from orch.compiler.codegen import (
     format_python,
     in_project,
     project_dir_lines,
     project_dir_variables,
     python_header,
 )
-from compiler.diagnostics import Code, CompileError, error, warning
-from compiler.grouping import slug, upstream_pipelines
-from compiler.names import NameScope, unique
+from orch.compiler.diagnostics import Code, CompileError, error, warning
+from orch.compiler.grouping import slug, upstream_pipelines
+from orch.compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_dagster_support"
 OPTIONS = {
@@ -177,7 +177,7 @@ class DagsterBackend(Backend):
     @classmethod
     def read_back(cls, folder: str) -> dict:
         # Imported here: loading the output imports the platform, which compiling never needs.
-        from backends.dagster.readback import read_dagster
+        from orch.backends.dagster.readback import read_dagster
 
         return read_dagster(folder)
 

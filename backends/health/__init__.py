@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
-from compiler import ir
-from compiler.backend import OutputFile
-from compiler.codegen import json_document
+from orch.backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
+from orch.compiler import ir
+from orch.compiler.backend import OutputFile
+from orch.compiler.codegen import json_document
 
 _SEVERITY = {ir.Severity.WARN: "warn", ir.Severity.ERROR: "error"}
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compiler import ir, serde
-from compiler.backend import Backend, OutputFile
-from compiler.codegen import json_lines_document
+from orch.compiler import ir, serde
+from orch.compiler.backend import Backend, OutputFile
+from orch.compiler.codegen import json_lines_document
 
 
 class IrBackend(Backend):

@@ -8,10 +8,10 @@ Airflow; each table with a freshness target gets a `freshness_sla`.
 
 from __future__ import annotations
 
-from backends.monitoring import OPTIONS, MonitorConfigBackend, table_id
-from compiler import ir
-from compiler.backend import OutputFile
-from compiler.codegen import json_document
+from orch.backends.monitoring import OPTIONS, MonitorConfigBackend, table_id
+from orch.compiler import ir
+from orch.compiler.backend import OutputFile
+from orch.compiler.codegen import json_document
 
 
 class SlaBackend(MonitorConfigBackend):

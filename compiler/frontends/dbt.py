@@ -25,11 +25,11 @@ from typing import Any
 
 import attrs
 
-from compiler import ir
-from compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
-from compiler.durations import LONGEST
-from compiler.frontends import dbt_select
-from compiler.grouping import SCHEDULE_WORDS, infer_layer
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
+from orch.compiler.durations import LONGEST
+from orch.compiler.frontends import dbt_select
+from orch.compiler.grouping import SCHEDULE_WORDS, infer_layer
 
 SUPPORTED_SCHEMAS = range(7, 13)
 

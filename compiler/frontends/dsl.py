@@ -22,9 +22,9 @@ from datetime import date, timedelta
 
 import attrs
 
-from compiler import ir
-from compiler.cadence import cron_problem
-from compiler.diagnostics import (
+from orch.compiler import ir
+from orch.compiler.cadence import cron_problem
+from orch.compiler.diagnostics import (
     Code,
     CompileError,
     Diagnostic,
@@ -34,10 +34,10 @@ from compiler.diagnostics import (
     settings_problem,
     warning,
 )
-from compiler.durations import parse_duration
-from compiler.frontends import dbt, sqlmesh
-from compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
-from compiler.grouping import GROUP_BY_CHOICES, validate_group_by
+from orch.compiler.durations import parse_duration
+from orch.compiler.frontends import dbt, sqlmesh
+from orch.compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
+from orch.compiler.grouping import GROUP_BY_CHOICES, validate_group_by
 
 # --- the shape of the language --------------------------------------------------------------------
 

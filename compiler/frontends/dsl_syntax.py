@@ -19,8 +19,8 @@ import attrs
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler import ir
-from compiler.diagnostics import Code, CompileError, error
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, CompileError, error
 
 INDENT = "  "
 WIDTH = 100
@@ -104,7 +104,7 @@ def _comment(token: Token) -> Token:
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark.open_from_package("grammar", "orch.lark", ("",), parser="lalr", propagate_positions=True,
+    return Lark.open_from_package("orch.grammar", "orch.lark", ("",), parser="lalr", propagate_positions=True,
                                   maybe_placeholders=False, lexer_callbacks={"COMMENT": _comment})
 
 

@@ -26,10 +26,10 @@ from datetime import date, datetime
 
 import attrs
 
-from compiler import ir
-from compiler.diagnostics import Code, CompileError, error
-from compiler.frontends.dbt import Lowered
-from compiler.grouping import infer_layer
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, CompileError, error
+from orch.compiler.frontends.dbt import Lowered
+from orch.compiler.grouping import infer_layer
 
 # SQLMesh interval units -> the IR's partition granularities (Dagster and BigQuery names).
 _GRANULARITY = {
@@ -67,7 +67,7 @@ def load_context(path: str, gateway: str | None = None):
     try:
         from sqlmesh import Context
     except ImportError:
-        raise _fail("SQLMesh is not installed: pip install 'orch[sqlmesh]'", path) from None
+        raise _fail("SQLMesh is not installed: pip install 'orch-compiler[sqlmesh]'", path) from None
     # SQLMesh logs its loading at INFO on the root logger; a compile should be quiet.
     logging.getLogger("sqlmesh").setLevel(logging.WARNING)
     try:
@@ -127,12 +127,12 @@ def _day(value) -> date | None:
 
 def lower(path: str, options: SqlmeshOptions = SqlmeshOptions()) -> Lowered:
     """Load the project in a child process and read back its IR."""
-    from compiler import serde
-    from compiler.diagnostics import Diagnostic, Level
+    from orch.compiler import serde
+    from orch.compiler.diagnostics import Diagnostic, Level
 
     _check_project(path)  # before paying for a child process that would say the same
     request = json.dumps({"path": path, "gateway": options.gateway, "project_dir": options.project_dir})
-    child = subprocess.run([sys.executable, "-m", "compiler.frontends.sqlmesh"], input=request,
+    child = subprocess.run([sys.executable, "-m", "orch.compiler.frontends.sqlmesh"], input=request,
                            capture_output=True, text=True, check=False)
     try:
         answer = json.loads(child.stdout.strip().splitlines()[-1])
@@ -255,7 +255,7 @@ def dag(path: str, gateway: str | None = None) -> dict:
     """SQLMesh's own view of the project, for comparison in tests: its DAG (fqn ->
     the fqns it reads), its models' fqns and its default catalog. Run in a child
     process for the reason given at the top."""
-    code = ("import json, sys; from compiler.frontends.sqlmesh import load_context; "
+    code = ("import json, sys; from orch.compiler.frontends.sqlmesh import load_context; "
             "c = load_context(sys.argv[1], sys.argv[2] or None); "
             "print(json.dumps({'graph': {k: sorted(v) for k, v in c.dag.graph.items()}, "
             "'models': sorted(c.models), 'catalog': c.default_catalog}))")
@@ -265,7 +265,7 @@ def dag(path: str, gateway: str | None = None) -> dict:
 
 
 def _child() -> int:
-    from compiler import serde
+    from orch.compiler import serde
 
     request = json.load(sys.stdin)
     try:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from compiler import ir
-from compiler.diagnostics import Diagnostic
-from compiler.passes import check_cycles, check_partitions, check_schedules, check_slas
+from orch.compiler import ir
+from orch.compiler.diagnostics import Diagnostic
+from orch.compiler.passes import check_cycles, check_partitions, check_schedules, check_slas
 
 
 @attrs.frozen(kw_only=True)

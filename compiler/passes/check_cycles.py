@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import graphlib
 
-from compiler import ir
-from compiler.diagnostics import Code, Diagnostic, error
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, Diagnostic, error
 
 # Each found cycle is broken at one edge before looking again; this bounds the
 # work on a badly tangled graph while still reporting every independent cycle.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from compiler import ir
-from compiler.diagnostics import Code, Diagnostic, did_you_mean, error, warning
+from orch.compiler import ir
+from orch.compiler.diagnostics import Code, Diagnostic, did_you_mean, error, warning
 
 _TIME_GRANULARITIES = {
     "date": ("day", "month", "year"),

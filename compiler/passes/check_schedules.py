@@ -3,9 +3,9 @@ than an upstream it reads, since the extra runs see no new data."""
 
 from __future__ import annotations
 
-from compiler import ir
-from compiler.cadence import cadence, cron_problem, describe
-from compiler.diagnostics import Code, Diagnostic, error, warning
+from orch.compiler import ir
+from orch.compiler.cadence import cadence, cron_problem, describe
+from orch.compiler.diagnostics import Code, Diagnostic, error, warning
 
 
 def run(project: ir.Project, ctx) -> tuple[ir.Project, list[Diagnostic]]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import graphlib
 from datetime import timedelta
 
-from compiler import ir
-from compiler.cadence import cadence, cron_problem, describe
-from compiler.diagnostics import Code, Diagnostic, error
+from orch.compiler import ir
+from orch.compiler.cadence import cadence, cron_problem, describe
+from orch.compiler.diagnostics import Code, Diagnostic, error
 
 
 def _hours(delta: timedelta) -> str:

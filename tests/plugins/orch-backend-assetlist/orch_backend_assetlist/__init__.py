@@ -1,7 +1,7 @@
 """A third-party backend, written only against orch's public backend API."""
 
-from compiler.backend import Backend, OutputFile
-from compiler.codegen import header_text
+from orch.compiler.backend import Backend, OutputFile
+from orch.compiler.codegen import header_text
 
 
 class AssetListBackend(Backend):
