@@ -54,6 +54,11 @@ def setup(extras: str = "test") -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     pip = (PYTHON, "-m", "pip", "--disable-pip-version-check")
     constraints = os.path.join(ROOT, "constraints.txt")
+    # The distribution was called orch before it was orch-compiler. A checkout set
+    # up then keeps both installs, and orch.egg-info beside pyproject.toml, which
+    # Python finds from the repository's root: every backend would be registered twice.
+    subprocess.run([*pip, "uninstall", "--quiet", "--yes", "orch"], check=False, capture_output=True)
+    shutil.rmtree(os.path.join(ROOT, "orch.egg-info"), ignore_errors=True)
     run(*pip, "install", "--quiet", "-c", constraints, "pip", "setuptools", "wheel")
     run(*pip, "install", "--quiet", "-c", constraints, "-e", f"{ROOT}[{extras}]")
     # dagster-dbt (a benchmark anchor) asks for sqlglot[rs], which brings the

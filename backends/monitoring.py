@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orch.compiler import ir
-from orch.compiler.backend import Backend
-from orch.compiler.diagnostics import Code, Diagnostic, error, warning
+from orch.compiler.plugin import Backend, Code, Diagnostic, error, ir, warning
 
 OPTIONS = {
     "warehouse": "",  # duckdb | bigquery; default: the engine of the project's tables

@@ -18,7 +18,8 @@ from html import escape as _escape
 
 import attrs
 
-from orch.compiler import ir, look
+from orch.compiler import ir
+from orch.compiler.shared import look
 from orch.compiler.diagnostics import Diagnostic
 from orch.compiler.durations import format_duration
 

@@ -12,7 +12,8 @@ import re
 
 from sqlglot import exp
 
-from orch.compiler import checksql, ir
+from orch.compiler import ir
+from orch.compiler.shared import checksql
 
 #: The query parameter naming the partition a run rebuilds (the backend fills it in).
 PARTITION_PARAMETER = "orch_partition"
@@ -181,7 +182,7 @@ def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, di
 def row_count_check(relation: ir.Relation, min_rows: int, dialect: str, partition_column: str | None = None,
                     lookback_days: int | None = None) -> str:
     """True when the table, or each whole day of the lookback, has at least `min_rows`
-    rows: what `orch health` judges (compiler/checksql.py)."""
+    rows: what `orch health` judges (compiler/shared/checksql.py)."""
     return render(checksql.row_count_verdict(_table_expr(relation), min_rows, partition_column, lookback_days),
                   dialect)
 

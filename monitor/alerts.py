@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from orch.backends.alerting import email_recipients, post_json, send_email
+from orch.compiler.shared.alerting import email_recipients, post_json, send_email
 from orch.monitor.checks import ERROR, FAIL, Result
 from orch.monitor.config import AlertRouting
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from orch.compiler import checksql
+from orch.compiler.shared import checksql
 from orch.monitor import queries
 from orch.monitor.config import CheckSpec, JobsSpec
 from orch.monitor.warehouse import Warehouse, WarehouseError

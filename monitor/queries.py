@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from orch.compiler import checksql
+from orch.compiler.shared import checksql
 
 #: Names of the bound parameters, shared by every adapter.
 SINCE, UNTIL = "since", "until"

@@ -9,7 +9,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from orch.compiler import look
+from orch.compiler.shared import look
 from orch.monitor.checks import ERROR, FAIL, PASS, STATUSES, WARN, Result
 
 FORMATS = ("markdown", "json", "junit", "html")
@@ -136,7 +136,7 @@ def trend_svg(days: Sequence[str], values: Sequence[float | None], width: int = 
     return "".join(parts)
 
 
-# One look with `orch graph` (compiler/look.py).
+# One look with `orch graph` (compiler/shared/look.py).
 _STYLE = look.STYLE
 _CRITICAL = ' <span class="badge critical">critical</span>'
 

@@ -367,7 +367,7 @@ def _run_sql_checks(package: Path, database: str, **config) -> dict[str, tuple[b
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from orch.backends import alerting
+    from orch.compiler.shared import alerting
     from orch.backends import dagster as dagster_backend
 
     (package / "checks_pkg").mkdir()

@@ -55,7 +55,7 @@ def test_lineage_page_of_the_mixed_example(browser, specs, tmp_path):
     result = orch("graph", str(specs / "mixed.orch"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     project, _ = build([str(specs / "mixed.orch")], BuildOptions())
-    from orch.compiler import look
+    from orch.compiler.shared import look
 
     assert look.STYLE in out.read_text()  # one look with the monitors' reports
     page, problems, requests, _ = _open(browser, out)

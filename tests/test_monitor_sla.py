@@ -233,7 +233,7 @@ def test_sla_report_formats_show_compliance_and_trend(tmp_path):
     ET.fromstring(svg)  # well-formed
     assert svg.count("<circle") == 15  # 14 days of history and today
     assert "<polyline" in svg
-    from orch.compiler import look
+    from orch.compiler.shared import look
 
     assert look.STYLE in page  # one look with `orch graph`
     md = (tmp_path / "r.markdown").read_text()

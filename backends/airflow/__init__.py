@@ -29,19 +29,29 @@ from urllib.parse import quote
 import attrs
 
 from orch.backends import ALERTS_MODULE, runtime_files
-from orch.compiler import ir, pyfmt, selection, sqlgen
-from orch.compiler.backend import Backend, OutputFile
-from orch.compiler.codegen import (
+from orch.compiler.plugin import (
+    Backend,
+    Code,
+    CompileError,
+    NameScope,
+    OutputFile,
+    error,
+    format_duration,
     format_python,
     in_project,
+    ir,
     project_dir_lines,
     project_dir_variables,
+    pyfmt,
     python_header,
+    schedule_label,
+    selection,
+    sqlgen,
+    tests_of_several,
+    unique,
+    upstream_pipelines,
+    warning,
 )
-from orch.compiler.diagnostics import Code, CompileError, error, warning
-from orch.compiler.durations import format_duration
-from orch.compiler.grouping import schedule_label, tests_of_several, upstream_pipelines
-from orch.compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_airflow_support"
 

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from orch.compiler.cadence import normalized_cron, timezone_name
+from orch.compiler.plugin import normalized_cron, timezone_name
 
 
 def read_airflow(folder: str) -> dict:

@@ -23,18 +23,27 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from orch.backends import runtime_files
-from orch.compiler import ir, pyfmt, selection, sqlgen
-from orch.compiler.backend import Backend, OutputFile
-from orch.compiler.codegen import (
+from orch.compiler.plugin import (
+    Backend,
+    Code,
+    CompileError,
+    NameScope,
+    OutputFile,
+    error,
     format_python,
     in_project,
+    ir,
     project_dir_lines,
     project_dir_variables,
+    pyfmt,
     python_header,
+    selection,
+    slug,
+    sqlgen,
+    unique,
+    upstream_pipelines,
+    warning,
 )
-from orch.compiler.diagnostics import Code, CompileError, error, warning
-from orch.compiler.grouping import slug, upstream_pipelines
-from orch.compiler.names import NameScope, unique
 
 SUPPORT_MODULE = "orch_dagster_support"
 OPTIONS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from orch.compiler.cadence import normalized_cron, timezone_name
+from orch.compiler.plugin import normalized_cron, timezone_name
 
 
 def _cron_tick(condition, of_deps: bool = False) -> tuple[str, str] | None:

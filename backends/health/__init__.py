@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orch.backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
-from orch.compiler import ir
-from orch.compiler.backend import OutputFile
-from orch.compiler.codegen import json_document
+from orch.compiler.plugin import OutputFile, ir, json_document
 
 _SEVERITY = {ir.Severity.WARN: "warn", ir.Severity.ERROR: "error"}
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from orch.compiler import ir, serde
-from orch.compiler.backend import Backend, OutputFile
-from orch.compiler.codegen import json_lines_document
+from orch.compiler.plugin import Backend, OutputFile, ir, json_lines_document, serde
 
 
 class IrBackend(Backend):

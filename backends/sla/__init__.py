@@ -9,9 +9,7 @@ Airflow; each table with a freshness target gets a `freshness_sla`.
 from __future__ import annotations
 
 from orch.backends.monitoring import OPTIONS, MonitorConfigBackend, table_id
-from orch.compiler import ir
-from orch.compiler.backend import OutputFile
-from orch.compiler.codegen import json_document
+from orch.compiler.plugin import OutputFile, ir, json_document
 
 
 class SlaBackend(MonitorConfigBackend):

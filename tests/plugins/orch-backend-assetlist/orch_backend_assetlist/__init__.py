@@ -1,7 +1,6 @@
-"""A third-party backend, written only against orch's public backend API."""
+"""A third-party backend, written only against orch's plugin API (orch.compiler.plugin)."""
 
-from orch.compiler.backend import Backend, OutputFile
-from orch.compiler.codegen import header_text
+from orch.compiler.plugin import Backend, OutputFile, header_text
 
 
 class AssetListBackend(Backend):

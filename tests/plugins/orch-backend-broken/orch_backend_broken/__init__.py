@@ -3,7 +3,7 @@ import os
 if os.environ.get("ORCH_TEST_BREAK_PLUGIN"):
     raise ImportError("this plugin needs a library that is not installed")
 
-from orch.compiler.backend import Backend
+from orch.compiler.plugin import Backend
 
 
 class Broken(Backend):
