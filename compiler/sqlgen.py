@@ -140,33 +140,21 @@ def _table_expr(relation: ir.Relation) -> exp.Table:
     return exp.table_(relation.name, db=relation.schema, catalog=relation.database, quoted=True)
 
 
-def _ago(seconds: int, unit: str = "SECOND") -> exp.Expression:
-    return exp.Sub(
-        this=exp.CurrentTimestamp(),
-        expression=exp.Interval(this=exp.Literal.number(seconds), unit=exp.Var(this=unit)),
-    )
-
-
-def _freshness_tree(table: exp.Table, column: exp.Column, max_age_seconds: int) -> exp.Expression:
-    newest = exp.Cast(this=exp.Max(this=column), to=exp.DataType.build("timestamptz"))
-    fresh = exp.GTE(this=newest, expression=_ago(max_age_seconds))
-    return exp.select(fresh.as_("is_fresh")).from_(table)
-
-
 @functools.cache
 def _freshness_template(dialect: str) -> tuple[re.Pattern, str, tuple[str, str, str]]:
     """The freshness query rendered once with stand-ins for its table, column and
     age; the stand-ins as the dialect writes them, and a pattern finding them."""
     table, column = exp.table_("__orch_table__", quoted=True), exp.column("__orch_column__", quoted=True)
     seconds = 987654321
-    sql = render(_freshness_tree(table.copy(), column.copy(), seconds), dialect)
+    sql = render(checksql.freshness_verdict(table.copy(), column.name, seconds), dialect)
     stand_ins = (render(table, dialect), render(column, dialect), str(seconds))
     assert all(sql.count(s) == 1 for s in stand_ins), sql
     return re.compile("|".join(re.escape(s) for s in stand_ins)), sql, stand_ins
 
 
 def freshness_check(relation: ir.Relation, column: str, max_age_seconds: int, dialect: str) -> str:
-    """True when the newest `column` value is at most `max_age_seconds` old.
+    """True when the newest `column` value is at most `max_age_seconds` old
+    (compiler/shared/checksql.py, as `orch health` judges it).
 
     One per asset with a freshness target, thousands in a big project: sqlglot
     builds the query once per dialect and each asset's names (quoted by

@@ -23,13 +23,9 @@ def table_expr(table_id: str) -> exp.Table:
     return exp.table_(name, db=db, catalog=catalog, quoted=True)
 
 
-def _col(name: str) -> exp.Column:
-    return exp.column(name, quoted=True)
-
-
 def max_value(table_id: str, column: str) -> exp.Select:
-    """The newest value of `column`: the table's age for freshness."""
-    return exp.select(exp.Max(this=_col(column)).as_("newest")).from_(table_expr(table_id))
+    """The newest value of `column`, what a DAG's freshness check compares with its clock."""
+    return checksql.newest_value(table_expr(table_id), column)
 
 
 def row_count(table_id: str) -> exp.Select:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlglot import exp
 
 from orch.compiler import ir, sqlgen
+from orch.compiler.shared import checksql
 
 _NAMES = st.text(min_size=1, max_size=30) | st.sampled_from(
     ["__orch_table__", "__orch_column__", "987654321", 'x"y', "it's", "`tick`", "a b", "select"])
@@ -22,7 +22,7 @@ def test_freshness_query_is_what_sqlglot_renders(name, schema, column, seconds, 
     renders for these very names, even names that look like the template's
     stand-ins."""
     relation = ir.Relation(schema=schema, name=name)
-    tree = sqlgen._freshness_tree(sqlgen._table_expr(relation), exp.column(column, quoted=True), seconds)
+    tree = checksql.freshness_verdict(sqlgen._table_expr(relation), column, seconds)
     assert sqlgen.freshness_check(relation, column, seconds, dialect) == sqlgen.render(tree, dialect)
 
 

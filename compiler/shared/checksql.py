@@ -1,12 +1,19 @@
-"""The SQL of the row-count health check, one builder for every place it runs.
+"""The SQL of the health checks, one builder per kind for every place it runs.
 
-A DAG's check task and a Dagster asset check run a query whose first row must
-be all true; the monitors run the per-day counts and judge them in Python, to
-say which days fell short. Both count the same thing: rows per whole day of the
-partition column (its value cast to a date), over the `lookback_days` days
-before today (UTC), today left out as still loading, and a day with no rows at
-all counted as zero. A table with 100 rows a day and `min_rows = 10` passes
-everywhere, whatever the column's type.
+A DAG's check task and a Dagster asset check run a verdict query whose first
+row must be all true; the monitors run the measure under it (the newest value,
+the rows per day) and judge it in Python, to say what fell short and by how
+much. Both read the same measure:
+
+- freshness: the newest value of the timestamp column, as a timestamp with a
+  time zone, against the check's clock (the warehouse's in a DAG, `--as-of` or
+  now in `orch health`);
+- row count: rows per whole day of the partition column (its value cast to a
+  date), over the `lookback_days` days before today (UTC), today left out as
+  still loading, and a day with no rows at all counted as zero. A table with
+  100 rows a day and `min_rows = 10` passes everywhere, whatever the column's
+  type;
+- custom SQL is the user's own query: every value of its first row must be true.
 """
 
 from __future__ import annotations
@@ -15,6 +22,20 @@ from sqlglot import exp
 
 #: Days a partitioned row count looks back when the check says nothing.
 DEFAULT_LOOKBACK_DAYS = 1
+
+
+def newest_value(table: exp.Table, column: str) -> exp.Select:
+    """The newest value of `column`: how old the table is, for freshness."""
+    return exp.select(exp.Max(this=exp.column(column, quoted=True)).as_("newest")).from_(table)
+
+
+def freshness_verdict(table: exp.Table, column: str, max_age_seconds: int) -> exp.Select:
+    """One row, one boolean `is_fresh`: the newest `column` value is at most
+    `max_age_seconds` old by the warehouse's clock."""
+    newest = exp.Cast(this=exp.Max(this=exp.column(column, quoted=True)), to=exp.DataType.build("timestamptz"))
+    ago = exp.Sub(this=exp.CurrentTimestamp(),
+                  expression=exp.Interval(this=exp.Literal.number(max_age_seconds), unit=exp.Var(this="SECOND")))
+    return exp.select(exp.GTE(this=newest, expression=ago).as_("is_fresh")).from_(table)
 
 
 def _day(column: str) -> exp.Expression:
