@@ -86,7 +86,7 @@ def explain(project: ir.Project, diagnostics: Sequence[Diagnostic], key: str) ->
     checks = project.checks_by_asset().get(key, ())
     lines.append(f"  checks       {len(checks)}")
     for check in checks:
-        params = ", ".join(f"{p.name}={p.value}" for p in check.params)
+        params = ", ".join(f"{name}={value}" for name, value in ir.param_items(check.params))
         lines.append(f"    {check.name}: {check.kind.value}, {check.severity.value}"
                      + (", blocking" if check.blocking else "") + (f" ({params})" if params else "")
                      + f"  [{check.origin}]")

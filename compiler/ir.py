@@ -16,7 +16,7 @@ from typing import Union
 import attrs
 
 #: Bumped whenever the JSON shape of the IR changes incompatibly.
-IR_FORMAT_VERSION = 1
+IR_FORMAT_VERSION = 2
 
 
 @attrs.frozen(kw_only=True)
@@ -230,29 +230,98 @@ class Asset:
 
 @attrs.frozen(kw_only=True)
 class Param:
-    """One named parameter of a check; values are JSON scalars."""
+    """One named argument of a SQLMesh audit; values are JSON scalars."""
 
     name: str
     value: str | int | float | bool | None
+
+
+# -- what a check tests: one class per kind ------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class FreshnessParams:
+    """The newest `column` value is at most `max_age_seconds` old."""
+
+    column: str
+    max_age_seconds: int
+
+
+@attrs.frozen(kw_only=True)
+class RowCountParams:
+    """The table has at least `min_rows` rows; with a partition column, every whole
+    day of the last `lookback_days` (1 when unset) has."""
+
+    min_rows: int
+    partition_column: str | None = None
+    lookback_days: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomSqlParams:
+    """The user's query: every value of its first row must be true."""
+
+    sql: str
+
+
+@attrs.frozen(kw_only=True)
+class DbtTestParams:
+    """A dbt test: `test` is the generic test's name (not_null, ...) or "singular";
+    `dbt_select` the selector naming exactly this test."""
+
+    test: str
+    column: str | None = None
+    dbt_select: str
+
+
+@attrs.frozen(kw_only=True)
+class SqlmeshAuditParams:
+    """A SQLMesh audit, evaluated by `sqlmesh run` after its model."""
+
+    args: tuple[Param, ...] = ()
+
+
+CheckParams = Union[FreshnessParams, RowCountParams, CustomSqlParams, DbtTestParams, SqlmeshAuditParams]
+
+#: The kind of each check's parameters, also their `"kind"` tag in IR JSON.
+CHECK_KINDS: dict[type, CheckKind] = {
+    FreshnessParams: CheckKind.FRESHNESS,
+    RowCountParams: CheckKind.ROW_COUNT,
+    CustomSqlParams: CheckKind.CUSTOM_SQL,
+    DbtTestParams: CheckKind.DBT_TEST,
+    SqlmeshAuditParams: CheckKind.SQLMESH_AUDIT,
+}
+
+
+def param_items(params: CheckParams) -> tuple[tuple[str, str | int | float | bool], ...]:
+    """A check's parameters as (name, value) pairs, unset ones left out: for messages."""
+    if isinstance(params, SqlmeshAuditParams):
+        return tuple((p.name, p.value) for p in params.args)
+    return tuple((field.name, value) for field in attrs.fields(type(params))
+                 if (value := getattr(params, field.name)) is not None)
 
 
 @attrs.frozen(kw_only=True)
 class Check:
     """A test of an asset's data: run after it, by every backend.
 
-    `also` lists other assets the check reads (a dbt relationships test reads
-    two tables); the check runs once all of them are built.
+    `params` says what it tests, one class per kind, so a freshness check always
+    has its column and age. `also` lists other assets the check reads (a dbt
+    relationships test reads two tables); the check runs once all of them are built.
     """
 
     key: str
     name: str
     asset: str
-    kind: CheckKind
     origin: Location
-    params: tuple[Param, ...] = ()
+    params: CheckParams
     severity: Severity = Severity.ERROR
     blocking: bool = False
     also: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> CheckKind:
+        return CHECK_KINDS[type(self.params)]
 
 
 @attrs.frozen(kw_only=True)

@@ -19,9 +19,9 @@ from html import escape as _escape
 import attrs
 
 from orch.compiler import ir
-from orch.compiler.shared import look
 from orch.compiler.diagnostics import Diagnostic
 from orch.compiler.durations import format_duration
+from orch.compiler.shared import look
 
 COL_WIDTH = 230
 ROW_HEIGHT = 56
@@ -71,7 +71,8 @@ def _schedule(schedule: ir.Schedule) -> str:
 
 def _check_text(check: ir.Check) -> str:
     # What a reader needs to judge the check; dbt's own bookkeeping stays out.
-    params = ", ".join(f"{p.name}={p.value}" for p in check.params if p.name not in ("sql", "dbt_select", "test"))
+    params = ", ".join(f"{name}={value}" for name, value in ir.param_items(check.params)
+                       if name not in ("sql", "dbt_select", "test"))
     return f"{check.name} ({check.kind.value}, {check.severity.value}{', ' + params if params else ''})"
 
 

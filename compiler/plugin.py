@@ -28,6 +28,7 @@ from orch.compiler.diagnostics import Code, CompileError, Diagnostic, error, war
 from orch.compiler.durations import format_duration
 from orch.compiler.grouping import schedule_label, slug, tests_of_several, upstream_pipelines
 from orch.compiler.names import NameScope, unique
+from orch.compiler.shared.checksql import DEFAULT_LOOKBACK_DAYS
 
 #: The alert sender (standard library only) that generated code imports as a
 #: module of its own, the one the monitors send through: copy it beside the output.
@@ -35,6 +36,7 @@ ALERTING_SOURCE = os.path.join(os.path.dirname(__file__), "shared", "alerting.py
 
 __all__ = [
     "ALERTING_SOURCE",
+    "DEFAULT_LOOKBACK_DAYS",
     "Backend",
     "Code",
     "CompileError",

@@ -37,7 +37,9 @@ def _flat(fqn: Iterable[str]) -> tuple[str, ...]:
 
 def test_selector(check: ir.Check) -> str:
     """The selector that names a dbt test alone (its fqn, from the dbt frontend)."""
-    return str(next((p.value for p in check.params if p.name == "dbt_select" and p.value), check.name))
+    if isinstance(check.params, ir.DbtTestParams) and check.params.dbt_select:
+        return check.params.dbt_select
+    return check.name
 
 
 def _keys(node: ir.DbtNode) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:

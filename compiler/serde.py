@@ -2,8 +2,8 @@
 
 The document is `{"format_version": N, "project": {...}}`. Unknown keys are
 rejected, so a typo or a document from a newer orch fails loudly instead of
-being silently dropped. Durations are whole seconds, dates ISO strings, and
-runners a tagged union on `"type"`.
+being silently dropped. Durations are whole seconds, dates ISO strings,
+runners a tagged union on `"type"`, and a check's parameters one on `"kind"`.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def _make_converter() -> cattrs.Converter:
         conv,
         tag_name="type",
         tag_generator=lambda cls: ir.RUNNER_TAGS[cls],
+    )
+    configure_tagged_union(
+        ir.CheckParams,
+        conv,
+        tag_name="kind",
+        tag_generator=lambda cls: ir.CHECK_KINDS[cls].value,
     )
     # Fields are typed `Runner | None`; route them through the tagged union so
     # the tag is written and required, instead of cattrs guessing by shape.

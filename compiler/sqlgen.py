@@ -191,15 +191,15 @@ def health_queries(asset: ir.Asset, checks: tuple[ir.Check, ...], dialect: str
         out.append((None, freshness_check(asset.relation, fresh.timestamp_column,
                                           int(fresh.max_age.total_seconds()), dialect), asset.critical))
     for check in checks:
-        if check.kind not in HEALTH_CHECK_KINDS:
+        params = check.params
+        if isinstance(params, ir.FreshnessParams):
+            sql = freshness_check(asset.relation, params.column, params.max_age_seconds, dialect)
+        elif isinstance(params, ir.RowCountParams):
+            sql = row_count_check(asset.relation, params.min_rows, dialect, params.partition_column,
+                                  params.lookback_days)
+        elif isinstance(params, ir.CustomSqlParams):
+            sql = params.sql
+        else:  # dbt tests and SQLMesh audits run with their runner
             continue
-        params = {p.name: p.value for p in check.params}
-        if check.kind is ir.CheckKind.FRESHNESS:
-            sql = freshness_check(asset.relation, str(params["column"]), int(params["max_age_seconds"]), dialect)
-        elif check.kind is ir.CheckKind.ROW_COUNT:
-            sql = row_count_check(asset.relation, int(params["min_rows"]), dialect,
-                                  params.get("partition_column"), params.get("lookback_days"))
-        else:
-            sql = str(params["sql"])
         out.append((check, sql, check.blocking))
     return out

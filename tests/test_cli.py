@@ -276,7 +276,7 @@ def test_ir_command_prints_ir_json(example_manifest):
     result = orch("ir", str(example_manifest))
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["format_version"] == 1
+    assert document["format_version"] == 2
     names = {p["name"] for p in document["project"]["pipelines"]}
     assert names == {"dbt_staging_daily", "dbt_marts_daily", "dbt_seeds_daily", "dbt_snapshots_daily"}
 

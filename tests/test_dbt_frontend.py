@@ -76,12 +76,13 @@ def test_tests_become_checks_on_their_assets(example):
     assert rel.blocking is True  # an error-level test of a critical model
     singular = checks["assert_order_amounts_positive"]
     assert singular.asset == "model.jaffle_shop.fct_orders"
-    assert dict((p.name, p.value) for p in singular.params)["test"] == "singular"
+    assert singular.params.test == "singular"
     source_test = checks["source_unique_raw_customers_id"]
     assert source_test.asset == "source.jaffle_shop.raw.customers"
     not_null = checks["not_null_stg_orders_order_id"]
     assert not not_null.blocking and not_null.severity is ir.Severity.ERROR
-    assert dict((p.name, p.value) for p in not_null.params)["column"] == "order_id"
+    assert not_null.params == ir.DbtTestParams(test="not_null", column="order_id",
+                                               dbt_select="jaffle_shop.staging.not_null_stg_orders_order_id")
 
 
 def test_exposures_are_downstream_markers(example):

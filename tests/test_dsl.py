@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orch.compiler import serde
+from orch.compiler import ir, serde
 from orch.compiler.diagnostics import CompileError
 from orch.compiler.driver import BuildOptions, build
 from orch.compiler.frontends import dsl, dsl_syntax
@@ -155,13 +155,13 @@ def test_marts_spec_carries_health_and_sla_settings(specs):
     assert orders.freshness.timestamp_column == "updated_at"
     assert orders.freshness.max_age.total_seconds() == 86400 and orders.freshness.warn_age.total_seconds() == 43200
     checks = {c.name: c for c in project.checks if c.key.startswith("orch.check.")}
-    assert {p.name: p.value for p in checks["orders_per_day"].params} == {
-        "min_rows": 1, "partition_column": "order_date", "lookback_days": 7}
+    assert checks["orders_per_day"].params == ir.RowCountParams(min_rows=1, partition_column="order_date",
+                                                                lookback_days=7)
     assert checks["orders_per_day"].severity.value == "warn"
     assert checks["amounts_not_negative"].kind.value == "custom_sql"
-    assert checks["row_count_dim_customers"].params[0].value == 1
-    assert {p.name: p.value for p in checks["customers_recent"].params} == {
-        "column": "most_recent_order_date", "max_age_seconds": 28 * 86400}
+    assert checks["row_count_dim_customers"].params == ir.RowCountParams(min_rows=1)
+    assert checks["customers_recent"].params == ir.FreshnessParams(column="most_recent_order_date",
+                                                                   max_age_seconds=28 * 86400)
     marts = next(p for p in project.pipelines if p.name == "marts_daily")
     assert marts.sla.critical and marts.owner == "analytics@example.com"
     assert "model.jaffle_shop.stg_orders" in marts.assets and "seed.jaffle_shop.raw_orders" not in marts.assets

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orch.backends.monitoring import OPTIONS, MonitorConfigBackend, hours, table_id
-from orch.compiler.plugin import OutputFile, ir, json_document
+from orch.compiler.plugin import DEFAULT_LOOKBACK_DAYS, OutputFile, ir, json_document
 
 _SEVERITY = {ir.Severity.WARN: "warn", ir.Severity.ERROR: "error"}
 
@@ -40,19 +40,18 @@ class HealthBackend(MonitorConfigBackend):
             if self.checkable(asset, engine):
                 freshness.append(self.freshness(asset.freshness))
             for check in by_asset.get(asset.key, ()):
-                params = {p.name: p.value for p in check.params}
-                severity = _SEVERITY[check.severity]
-                if check.kind is ir.CheckKind.FRESHNESS:
-                    freshness.append({"name": check.name, "timestamp_column": params["column"],
-                                      "max_age_hours": hours_of(params["max_age_seconds"]), "severity": severity})
-                elif check.kind is ir.CheckKind.ROW_COUNT:
-                    rule = {"name": check.name, "min_rows": int(params["min_rows"]), "severity": severity}
-                    if params.get("partition_column"):
-                        rule["partition_column"] = params["partition_column"]
-                        rule["lookback_days"] = int(params.get("lookback_days") or 1)
+                params, severity = check.params, _SEVERITY[check.severity]
+                if isinstance(params, ir.FreshnessParams):
+                    freshness.append({"name": check.name, "timestamp_column": params.column,
+                                      "max_age_hours": hours_of(params.max_age_seconds), "severity": severity})
+                elif isinstance(params, ir.RowCountParams):
+                    rule = {"name": check.name, "min_rows": params.min_rows, "severity": severity}
+                    if params.partition_column:
+                        rule["partition_column"] = params.partition_column
+                        rule["lookback_days"] = params.lookback_days or DEFAULT_LOOKBACK_DAYS
                     row_counts.append(rule)
-                elif check.kind is ir.CheckKind.CUSTOM_SQL:
-                    custom.append({"name": check.name, "sql": params["sql"], "severity": severity})
+                elif isinstance(params, ir.CustomSqlParams):
+                    custom.append({"name": check.name, "sql": params.sql, "severity": severity})
             if not (freshness or row_counts or custom):
                 continue
             if asset.key in pipeline_of:

@@ -617,20 +617,18 @@ class _Lowering:
         config = _as_dict(node.get("config"))
         severity = ir.Severity.WARN if str(config.get("severity", "error")).lower() == "warn" else ir.Severity.ERROR
         metadata = _as_dict(node.get("test_metadata"))
-        params = [ir.Param(name="test", value=str(metadata.get("name") or "singular"))]
-        if isinstance(node.get("column_name"), str):
-            params.append(ir.Param(name="column", value=node["column_name"]))
         fqn = node.get("fqn") if isinstance(node.get("fqn"), list) else [node.get("name", uid)]
-        params.append(ir.Param(name="dbt_select", value=".".join(str(p) for p in fqn)))
+        params = ir.DbtTestParams(test=str(metadata.get("name") or "singular"),
+                                  column=node["column_name"] if isinstance(node.get("column_name"), str) else None,
+                                  dbt_select=".".join(str(p) for p in fqn))
         primary = assets[targets[0]]
         return ir.Check(
             key=uid,
             name=str(node.get("name", uid)),
             asset=primary.key,
             also=tuple(targets[1:]),
-            kind=ir.CheckKind.DBT_TEST,
             origin=self.where(uid),
-            params=tuple(params),
+            params=params,
             severity=severity,
             blocking=primary.critical and severity is ir.Severity.ERROR,
         )

@@ -678,23 +678,25 @@ class _Lowering:
         if any(name not in values for name in _CHECK_REQUIRED[kind]):
             return
         name = block.labels[1].value if len(block.labels) > 1 else f"{kind}_{asset_name}"
-        params: list[ir.Param] = []
+        params: ir.CheckParams
         if kind == "freshness":
-            params = [ir.Param(name="column", value=str(values["column"])),
-                      ir.Param(name="max_age_seconds", value=int(values["max_age"].total_seconds()))]
+            params = ir.FreshnessParams(column=str(values["column"]),
+                                        max_age_seconds=int(values["max_age"].total_seconds()))
         elif kind == "row_count":
-            params = [ir.Param(name="min_rows", value=int(values["min_rows"]))]
-            if "partition_column" in values:
-                params.append(ir.Param(name="partition_column", value=str(values["partition_column"])))
+            lookback_days = None
             if "lookback" in values:
                 days = values["lookback"].total_seconds() / 86400
                 if days != int(days):
                     self.report(Code.INVALID_VALUE, "lookback is counted in whole days (1d, 7d)", spec,
                                 self.attr(block, "lookback").value)
                     return
-                params.append(ir.Param(name="lookback_days", value=int(days)))
+                lookback_days = int(days)
+            params = ir.RowCountParams(
+                min_rows=int(values["min_rows"]),
+                partition_column=str(values["partition_column"]) if "partition_column" in values else None,
+                lookback_days=lookback_days)
         else:
-            params = [ir.Param(name="sql", value=str(values["sql"]))]
+            params = ir.CustomSqlParams(sql=str(values["sql"]))
         level = values.get("level", "error")
         key = f"orch.check.{asset_key}.{name}"
         if any(c.key == key for c in self.checks):
@@ -702,8 +704,8 @@ class _Lowering:
                         f'one: check "{kind}" "another_name" {{ }}', spec, block)
             return
         self.checks.append(ir.Check(
-            key=key, name=name, asset=asset_key, kind=CHECK_KINDS[kind], origin=_at(spec, block),
-            params=tuple(params), severity=ir.Severity.WARN if level == "warn" else ir.Severity.ERROR,
+            key=key, name=name, asset=asset_key, origin=_at(spec, block),
+            params=params, severity=ir.Severity.WARN if level == "warn" else ir.Severity.ERROR,
             blocking=bool(values.get("blocking", False)),
         ))
 

@@ -226,8 +226,9 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
             columns=tuple(model.columns_to_types or ()) if model.columns_to_types else (),
         ))
         for audit, args in model.audits_with_args:
-            params = tuple(ir.Param(name=arg, value=value.sql(dialect=model.dialect) if hasattr(value, "sql")
-                                    else str(value)) for arg, value in sorted(args.items()))
+            params = ir.SqlmeshAuditParams(args=tuple(
+                ir.Param(name=arg, value=value.sql(dialect=model.dialect) if hasattr(value, "sql") else str(value))
+                for arg, value in sorted(args.items())))
             check_key = f"{key}.audit.{audit.name}"
             if check_key in check_keys:  # one audit applied twice, with other arguments
                 check_key += f".{len(checks)}"
@@ -236,7 +237,6 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
                 key=check_key,
                 name=audit.name,
                 asset=key,
-                kind=ir.CheckKind.SQLMESH_AUDIT,
                 origin=origin,
                 params=params,
                 severity=ir.Severity.ERROR if audit.blocking else ir.Severity.WARN,
