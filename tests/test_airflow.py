@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from orch.backends.airflow import AirflowBackend, jinja_literal, task_ids
+from orch.backends.airflow import AirflowBackend, task_ids
+from orch.backends.airflow.parts import jinja_literal
 from orch.compiler import codegen
 from orch.compiler.driver import BuildOptions, build
 from tests.conftest import (

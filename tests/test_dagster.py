@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from orch.backends.dagster import DagsterBackend, asset_keys
+from orch.backends.dagster import DagsterBackend
+from orch.backends.dagster.parts import asset_keys
 from orch.compiler import codegen
 from orch.compiler.driver import BuildOptions, build
 from tests.conftest import BIN, CORPUS_FILES, EXAMPLE, load_json, orch
@@ -367,8 +368,8 @@ def _run_sql_checks(package: Path, database: str, **config) -> dict[str, tuple[b
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from orch.compiler.shared import alerting
     from orch.backends import dagster as dagster_backend
+    from orch.compiler.shared import alerting
 
     (package / "checks_pkg").mkdir()
     (package / "checks_pkg" / "__init__.py").write_text("")

@@ -58,9 +58,11 @@ def _generated(path, cls, options):
         pairs.append((source, out))
         return out
 
+    # Every module of a backend that formats what it writes.
     from orch import backends
-    from orch.backends import airflow, dagster
-    patched = [(m, m.format_python) for m in (backends, airflow, dagster)]
+    from orch.backends import airflow
+    from orch.backends.dagster import package
+    patched = [(m, m.format_python) for m in (backends, airflow, package)]
     for module, _ in patched:
         module.format_python = spy
     try:
