@@ -283,7 +283,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from orch.compiler import explain
-    from orch.compiler.frontends.dsl import AssetIndex
+    from orch.compiler.frontends.dsl_select import AssetIndex
 
     try:
         project, diagnostics = build(args.inputs, _build_options(args))
@@ -372,12 +372,12 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 
 def _cmd_fmt(args: argparse.Namespace) -> int:
     """Rewrite specs in the canonical layout; with --check, only say which would change."""
-    from orch.compiler.frontends import dsl, dsl_syntax
+    from orch.compiler.frontends import dsl_syntax
 
     status = EXIT_OK
     for path in args.files:
         try:
-            spec = dsl.read_spec(path)
+            spec = dsl_syntax.read_spec(path)
         except CompileError as exc:
             _report(exc.diagnostics, args)
             status = EXIT_UNUSABLE

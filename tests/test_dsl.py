@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from orch.compiler import ir, serde
 from orch.compiler.diagnostics import CompileError
 from orch.compiler.driver import BuildOptions, build
-from orch.compiler.frontends import dsl, dsl_syntax
+from orch.compiler.frontends import dsl_syntax
 from tests.conftest import ROOT, orch
 
 SPECS = ROOT / "specs"
@@ -110,7 +110,7 @@ def test_fmt_gives_the_canonical_layout_and_keeps_comments(specs):
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_round_trips_through_fmt(specs, name, tmp_path):
-    spec = dsl.read_spec(str(specs / name))
+    spec = dsl_syntax.read_spec(str(specs / name))
     copy = specs / f"roundtrip_{name}"
     copy.write_text(dsl_syntax.format_spec(spec))
     try:
@@ -293,7 +293,7 @@ def test_syntax_error_says_what_was_expected(tmp_path):
     path = tmp_path / "s.orch"
     path.write_text('pipeline "p" {\n  sla = = 2h\n}\n')
     with pytest.raises(CompileError) as info:
-        dsl.read_spec(str(path))
+        dsl_syntax.read_spec(str(path))
     message = info.value.diagnostics[0].message
     assert message.startswith("unexpected '='; expected '[', a duration such as 90m, a name, a number or a quoted")
     assert message.endswith("   2 |   sla = = 2h\n     |         ^")

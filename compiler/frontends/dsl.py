@@ -12,13 +12,8 @@ is collected, so one run reports every unknown name and bad value.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import os
-import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
-from datetime import date, timedelta
 
 import attrs
 
@@ -26,84 +21,24 @@ from orch.compiler import ir
 from orch.compiler.cadence import cron_problem
 from orch.compiler.diagnostics import (
     Code,
-    CompileError,
     Diagnostic,
     Settings,
-    did_you_mean,
-    error,
     settings_problem,
-    warning,
 )
-from orch.compiler.durations import parse_duration
 from orch.compiler.frontends import dbt, sqlmesh
-from orch.compiler.frontends.dsl_syntax import Attribute, Block, Include, Spec, Value, excerpt, parse
+from orch.compiler.frontends.dsl_select import AssetIndex
+from orch.compiler.frontends.dsl_shape import (
+    _CHECK_REQUIRED,
+    _GRANULARITIES,
+    CHECK_KINDS,
+    TOP_LEVEL,
+    ShapeChecks,
+    _at,
+    _date,
+    _Item,
+)
+from orch.compiler.frontends.dsl_syntax import Attribute, Block, Spec, Value, load
 from orch.compiler.grouping import GROUP_BY_CHOICES, validate_group_by
-
-# --- the shape of the language --------------------------------------------------------------------
-
-STR, INT, DUR, BOOL, STRS, COMMAND, LEVEL, WORD = "str", "int", "dur", "bool", "strs", "command", "level", "word"
-
-_TYPE_NAMES = {
-    STR: "a quoted string",
-    INT: "a whole number",
-    DUR: "a duration such as 90m, 2h or 7d",
-    BOOL: "true or false",
-    STRS: 'a list of strings such as ["a", "b"]',
-    COMMAND: 'a command: a list of arguments ["prog", "arg"] or one string',
-    LEVEL: "warn or error",
-    WORD: "a name",
-}
-
-
-@attrs.frozen
-class Shape:
-    labels: tuple[int, int] = (0, 0)
-    attributes: dict[str, str] = attrs.Factory(dict)
-    blocks: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
-    label_names: str = ""
-
-
-_CHECK_ATTRS = {"column": STR, "max_age": DUR, "min_rows": INT, "partition_column": STR, "lookback": DUR,
-                "sql": STR, "level": LEVEL, "blocking": BOOL}
-
-SHAPES: dict[str, Shape] = {
-    "diagnostics": Shape(attributes={"warn": STRS, "ignore": STRS, "warn_error": BOOL}),
-    "defaults": Shape(attributes={"schedule": STR, "timezone": STR, "owner": STR, "retries": INT,
-                                  "retry_delay": DUR, "group_by": STR, "dialect": STR, "connection": STR}),
-    "dbt": Shape((1, 1), {"manifest": STR, "project_dir": STR, "profiles_dir": STR, "target": STR,
-                          "select": STR, "exclude": STR, "runner": STR}, required=("manifest",),
-                 label_names="a name for the import"),
-    "sqlmesh": Shape((1, 1), {"project": STR, "gateway": STR}, required=("project",),
-                     label_names="a name for the import"),
-    "pipeline": Shape((1, 1), {"schedule": STR, "timezone": STR, "sla": DUR, "critical": BOOL, "owner": STR,
-                               "tags": STRS, "assets": STRS, "exclude": STRS, "description": STR},
-                      required=("assets",), label_names="the pipeline's name"),
-    "asset": Shape((1, 1), {"schedule": STR, "timezone": STR, "sla": DUR, "critical": BOOL, "owner": STR,
-                            "tags": STRS, "description": STR, "runner": STR, "retries": INT, "retry_delay": DUR},
-                   blocks=("freshness", "partition", "check"), label_names="an asset name or selector"),
-    "task": Shape((1, 1), {"command": COMMAND, "workdir": STR, "sql": STR, "dialect": STR, "connection": STR, "after": STRS,
-                           "before": STRS, "owner": STR, "tags": STRS, "description": STR, "critical": BOOL,
-                           "sla": DUR, "retries": INT, "retry_delay": DUR, "schedule": STR, "timezone": STR},
-                  blocks=("check",), label_names="the task's name"),
-    "freshness": Shape(attributes={"column": STR, "max_age": DUR, "warn_after": DUR}),
-    "partition": Shape(attributes={"field": STR, "granularity": WORD, "type": STR, "start": STR},
-                       required=("field",)),
-    "check": Shape((1, 2), dict(_CHECK_ATTRS), label_names='the check kind ("freshness", "row_count" or "sql") '
-                                                          "and an optional name"),
-}
-TOP_LEVEL = ("defaults", "diagnostics", "dbt", "sqlmesh", "pipeline", "asset", "task")
-CHECK_KINDS = {"freshness": ir.CheckKind.FRESHNESS, "row_count": ir.CheckKind.ROW_COUNT, "sql": ir.CheckKind.CUSTOM_SQL}
-_CHECK_REQUIRED = {"freshness": ("column", "max_age"), "row_count": ("min_rows",), "sql": ("sql",)}
-_CHECK_ALLOWED = {"freshness": {"column", "max_age", "level", "blocking"},
-                  "row_count": {"min_rows", "partition_column", "lookback", "level", "blocking"},
-                  "sql": {"sql", "level", "blocking"}}
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_GRANULARITIES = ("hour", "day", "month", "year")
-SELECTOR_METHODS = ("layer", "tag", "source", "kind", "path", "import")
-_SOURCES = {ir.AssetKind.MODEL: "dbt", ir.AssetKind.SEED: "dbt", ir.AssetKind.SNAPSHOT: "dbt",
-            ir.AssetKind.SOURCE: "source", ir.AssetKind.EXPOSURE: "dbt", ir.AssetKind.SQLMESH_MODEL: "sqlmesh",
-            ir.AssetKind.TASK: "task"}
 
 
 @attrs.frozen(kw_only=True)
@@ -132,186 +67,15 @@ class SpecLowered:
     settings: Settings | None = None
 
 
-# --- loading files --------------------------------------------------------------------------------
-
-
-def read_spec(path: str, where: ir.Location | None = None) -> Spec:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise CompileError(error(Code.BAD_INCLUDE if where else Code.UNREADABLE_INPUT,
-                                 f"cannot read {path}: no such file", where or ir.Location(path=path))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise CompileError(error(Code.BAD_INCLUDE if where else Code.UNREADABLE_INPUT,
-                                 f"cannot read {path}: {reason}", where or ir.Location(path=path))) from None
-    return parse(text, path)
-
-
-def _include_error(message: str, where: ir.Location | None, text: str | None) -> CompileError:
-    if where is not None and text is not None:
-        message += excerpt(text, where.line, where.col)
-    return CompileError(error(Code.BAD_INCLUDE, message, where))
-
-
-def load(path: str) -> list[Spec]:
-    """The spec at `path` and everything it includes, each file once, in include order."""
-    specs: list[Spec] = []
-    seen: set[str] = set()
-
-    def visit(file: str, stack: tuple[str, ...], where: ir.Location | None, text: str | None) -> None:
-        real = os.path.realpath(file)
-        if real in stack:
-            chain = " -> ".join(os.path.relpath(s) for s in (*stack, real))
-            raise _include_error(f"include cycle: {chain}", where, text)
-        if real in seen:
-            return
-        seen.add(real)
-        try:
-            spec = read_spec(file, where)
-        except CompileError as exc:
-            if where is None or exc.diagnostics[0].code is not Code.BAD_INCLUDE:
-                raise
-            raise _include_error(exc.diagnostics[0].message, where, text) from None
-        specs.append(spec)
-        for item in spec.items:
-            if isinstance(item, Include):
-                target = os.path.normpath(os.path.join(os.path.dirname(file), item.path.value))
-                visit(target, (*stack, real), _at(spec, item.path), spec.text)
-    visit(path, (), None, None)
-    return specs
-
-
-def _at(spec: Spec, node) -> ir.Location:
-    return ir.Location(path=spec.path, line=node.line, col=node.col)
-
-
 # --- lowering -------------------------------------------------------------------------------------
 
 
-@attrs.define
-class _Item:
-    """A block with the spec it is written in."""
-
-    spec: Spec
-    block: Block
-
-    @property
-    def label(self) -> str:
-        return self.block.labels[0].value if self.block.labels else ""
-
-
-class _Lowering:
+class _Lowering(ShapeChecks):
     def __init__(self, path: str):
         self.path = path
         self.diagnostics: list[Diagnostic] = []
         self.specs = load(path)
         self.base = os.path.dirname(path)
-
-    # diagnostics with the source line and a caret
-    def report(self, code: Code, message: str, spec: Spec, node, level: str = "error") -> None:
-        text = message + excerpt(spec.text, node.line, node.col)
-        make = error if level == "error" else warning
-        self.diagnostics.append(make(code, text, _at(spec, node)))
-
-    def unknown(self, what: str, name: str, choices: Iterable[str], spec: Spec, node, code=Code.SPEC_UNKNOWN_NAME):
-        self.report(code, f"unknown {what} {name!r}{did_you_mean(name, choices)}", spec, node)
-
-    # --- shapes and values
-    def check_shape(self, spec: Spec, block: Block, allowed: Sequence[str]) -> bool:
-        if block.type not in allowed:
-            self.unknown("block", block.type, allowed, spec, block)
-            return False
-        shape = SHAPES[block.type]
-        low, high = shape.labels
-        if not low <= len(block.labels) <= high:
-            if high == 0:
-                self.report(Code.SPEC_UNKNOWN_NAME, f"{block.type} takes no label", spec, block.labels[0])
-            else:
-                self.report(Code.SPEC_UNKNOWN_NAME, f"{block.type} needs {shape.label_names}, in quotes: "
-                            f'{block.type} "..." {{ }}', spec, block)
-            return False
-        ok = True
-        seen: dict[str, Attribute] = {}
-        for member in block.members:
-            if isinstance(member, Block):
-                if member.type not in shape.blocks:
-                    choices = list(shape.blocks) + list(shape.attributes)
-                    self.unknown(f"block inside {block.type}", member.type, choices, spec, member)
-                    ok = False
-                continue
-            if member.name not in shape.attributes:
-                self.unknown(f"attribute of {block.type}", member.name, shape.attributes, spec, member)
-                ok = False
-            elif member.name in seen:
-                first = seen[member.name]
-                self.report(Code.DUPLICATE_DEFINITION, f"{member.name} is set twice in this {block.type} "
-                            f"(first at line {first.line})", spec, member)
-                ok = False
-            else:
-                seen[member.name] = member
-                if not self.check_type(spec, member, shape.attributes[member.name]):
-                    ok = False
-        for name in shape.required:
-            if name not in seen:
-                self.report(Code.SPEC_UNKNOWN_NAME, f"{block.type} {self.label_text(block)}needs {name} = ...",
-                            spec, block)
-                ok = False
-        return ok
-
-    @staticmethod
-    def label_text(block: Block) -> str:
-        return f"{block.labels[0].value!r} " if block.labels else ""
-
-    def check_type(self, spec: Spec, attr: Attribute, kind: str) -> bool:
-        value = attr.value
-        good = {
-            STR: value.kind in ("string", "long_string"),
-            INT: value.kind == "number" and isinstance(value.value, int) and value.value >= 0,
-            DUR: value.kind == "duration",
-            BOOL: value.kind == "word" and value.value in ("true", "false"),
-            STRS: value.kind == "list" and all(e.kind in ("string", "long_string") for e in value.value),
-            COMMAND: value.kind in ("string", "long_string") or (
-                value.kind == "list" and bool(value.value) and all(e.kind == "string" for e in value.value)),
-            LEVEL: value.kind in ("word", "string") and value.value in ("warn", "error"),
-            WORD: value.kind in ("word", "string"),
-        }[kind]
-        if not good:
-            self.report(Code.INVALID_VALUE, f"{attr.name} expects {_TYPE_NAMES[kind]}, not {value.describe()}",
-                        spec, value)
-            return False
-        if kind == DUR:
-            parsed = parse_duration(value.text)
-            if parsed is None:
-                self.report(Code.INVALID_VALUE, f"bad duration {value.text!r}: write a number and a unit, "
-                            "s, m, h, d or w (90m, 2h, 7d), up to ten years", spec, value)
-                return False
-            if parsed <= timedelta(0):
-                self.report(Code.NON_POSITIVE_DURATION, f"{attr.name} must be longer than zero, not {value.text}",
-                            spec, value)
-                return False
-        return True
-
-    def values(self, block: Block) -> dict[str, object]:
-        """Attribute name -> Python value (durations as timedelta, lists as lists of str)."""
-        out: dict[str, object] = {}
-        for attr in block.attributes():
-            out[attr.name] = self.plain(attr.value)
-        return out
-
-    def plain(self, value: Value) -> object:
-        if value.kind == "list":
-            return [self.plain(e) for e in value.value]
-        if value.kind == "duration":
-            return parse_duration(value.text)
-        if value.kind == "word" and value.value in ("true", "false"):
-            return value.value == "true"
-        return value.value
-
-    @staticmethod
-    def attr(block: Block, name: str) -> Attribute | None:
-        return next((a for a in block.attributes() if a.name == name), None)
 
     # --- the whole run
     def run(self) -> SpecLowered:
@@ -363,55 +127,6 @@ class _Lowering:
             settings=settings,
         )
 
-    def check_nested(self, spec: Spec, block: Block) -> None:
-        # A block type its parent does not take was reported by the parent's shape check.
-        if block.type not in SHAPES or not self.check_shape(spec, block, tuple(SHAPES)):
-            return
-        if block.type == "check":
-            kind = block.labels[0].value
-            if kind not in CHECK_KINDS:
-                self.unknown("check kind", kind, CHECK_KINDS, spec, block.labels[0])
-                return
-            present = {a.name for a in block.attributes()}
-            for name in sorted(present - _CHECK_ALLOWED[kind]):
-                attr = self.attr(block, name)
-                self.report(Code.SPEC_UNKNOWN_NAME, f"a {kind} check has no {name} (it takes "
-                            f"{', '.join(sorted(_CHECK_ALLOWED[kind]))})", spec, attr)
-            for name in _CHECK_REQUIRED[kind]:
-                if name not in present:
-                    self.report(Code.SPEC_UNKNOWN_NAME, f"a {kind} check needs {name} = ...", spec, block)
-        if block.type == "partition":
-            granularity = self.attr(block, "granularity")
-            if granularity is not None and granularity.value.value not in _GRANULARITIES:
-                self.unknown("granularity", str(granularity.value.value), _GRANULARITIES, spec, granularity.value,
-                             code=Code.INVALID_VALUE)
-            start = self.attr(block, "start")
-            if start is not None and _date(start.value.value) is None:
-                self.report(Code.INVALID_VALUE, f"start expects a date such as \"2024-01-01\", not "
-                            f"{start.value.value!r}", spec, start.value)
-
-    def valid_name(self, item: _Item, kind: str) -> bool:
-        """Pipeline, task and import names become DAG ids, task ids, asset keys and file
-        names: letters, digits, `_`, `-` and `.`, not starting with `-` or `.`."""
-        if _NAME.fullmatch(item.label) and len(item.label) <= 200:
-            return True
-        self.report(Code.INVALID_VALUE, f"{kind} name {item.label!r}: use letters, digits, _, - and . (at most "
-                    "200, starting with a letter, digit or _)", item.spec, item.block.labels[0])
-        return False
-
-    def unique_labels(self, items: dict[str, list[_Item]], kinds: Sequence[str], what: str) -> None:
-        seen: dict[str, _Item] = {}
-        for kind in kinds:
-            kept = []
-            for item in items[kind]:
-                first = seen.get(item.label)
-                if first is not None:
-                    self.report(Code.DUPLICATE_DEFINITION, f"{what} {item.label!r} is defined twice (first at "
-                                f"{_at(first.spec, first.block)})", item.spec, item.block.labels[0])
-                    continue
-                seen[item.label] = item
-                kept.append(item)
-            items[kind] = kept
 
     def lower_settings(self, items: list[_Item]) -> Settings | None:
         """`diagnostics { warn = [...] ignore = [...] warn_error = true }`; blocks in included
@@ -760,85 +475,6 @@ class _Lowering:
                 tags=tuple(values.get("tags") or ()) + (("critical",) if critical else ()),
                 origin=_at(spec, block),
             ))
-        return out
-
-
-def _date(value) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
-class AssetIndex:
-    """Names and selectors over every asset the spec can see."""
-
-    def __init__(self, assets: dict[str, ir.Asset], import_of: dict[str, str]):
-        self.assets = assets
-        self.import_of = import_of
-        self.by_name: dict[str, list[str]] = {}
-        for key, asset in sorted(assets.items()):
-            for name in {asset.name, key, *(str(asset.relation).split(".", 1)[1:] if asset.relation else ())}:
-                self.by_name.setdefault(name, []).append(key)
-
-    def names(self) -> list[str]:
-        return sorted({a.name for a in self.assets.values()})
-
-    def select(self, text: str) -> list[str]:
-        up, down = text.startswith("+"), text.endswith("+") and len(text) > 1
-        body = text[1 if up else 0:len(text) - (1 if down else 0)]
-        if not body:
-            raise ValueError(f"empty selector {text!r}")
-        matched = self._match(body)
-        if up or down:
-            matched = self._expand(matched, up, down)
-        return sorted(matched)
-
-    def _match(self, body: str) -> set[str]:
-        method, sep, value = body.partition(":")
-        if not sep or method not in SELECTOR_METHODS and not re.fullmatch(r"[a-z_]+", method):
-            if any(ch in body for ch in "*?["):
-                return {k for k, a in self.assets.items() if fnmatch.fnmatchcase(a.name, body)
-                        or fnmatch.fnmatchcase(k, body)}
-            return set(self.by_name.get(body, ()))
-        if method not in SELECTOR_METHODS:
-            close = difflib.get_close_matches(method, SELECTOR_METHODS, n=1)
-            hint = f"; did you mean {close[0]}:?" if close else ""
-            raise ValueError(f"unknown selector method {method}:{hint} (methods: {', '.join(SELECTOR_METHODS)})")
-        test: Callable[[str, ir.Asset], bool] = {
-            "layer": lambda k, a: fnmatch.fnmatchcase(a.layer or "", value),
-            "tag": lambda k, a: any(fnmatch.fnmatchcase(t, value) for t in a.tags),
-            "source": lambda k, a: _SOURCES.get(a.kind) == value,
-            "kind": lambda k, a: a.kind.value == value,
-            "path": lambda k, a: fnmatch.fnmatchcase(a.path or "", value),
-            "import": lambda k, a: self.import_of.get(k) == value,
-        }[method]
-        return {k for k, a in self.assets.items() if test(k, a)}
-
-    def _expand(self, keys: set[str], up: bool, down: bool) -> set[str]:
-        out = set(keys)
-        if up:
-            stack = list(keys)
-            while stack:
-                for u in self.assets[stack.pop()].upstream:
-                    if u in self.assets and u not in out:
-                        out.add(u)
-                        stack.append(u)
-        if down:
-            children: dict[str, list[str]] = {}
-            for k, a in self.assets.items():
-                for u in a.upstream:
-                    children.setdefault(u, []).append(k)
-            stack = list(keys)
-            seen = set(keys)
-            while stack:
-                for c in children.get(stack.pop(), ()):
-                    if c not in seen:
-                        seen.add(c)
-                        out.add(c)
-                        stack.append(c)
         return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import os
 import threading
 from collections.abc import Iterable
 
@@ -446,3 +447,54 @@ def _value_lines(value: Value, depth: int, used: int) -> list[str]:
     lines.extend(inner + c for c in value.end_comments)
     lines.append(INDENT * depth + "]")
     return lines
+
+
+# --- loading files --------------------------------------------------------------------------------
+
+
+def read_spec(path: str, where: ir.Location | None = None) -> Spec:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise CompileError(error(Code.BAD_INCLUDE if where else Code.UNREADABLE_INPUT,
+                                 f"cannot read {path}: no such file", where or ir.Location(path=path))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CompileError(error(Code.BAD_INCLUDE if where else Code.UNREADABLE_INPUT,
+                                 f"cannot read {path}: {reason}", where or ir.Location(path=path))) from None
+    return parse(text, path)
+
+
+def _include_error(message: str, where: ir.Location | None, text: str | None) -> CompileError:
+    if where is not None and text is not None:
+        message += excerpt(text, where.line, where.col)
+    return CompileError(error(Code.BAD_INCLUDE, message, where))
+
+
+def load(path: str) -> list[Spec]:
+    """The spec at `path` and everything it includes, each file once, in include order."""
+    specs: list[Spec] = []
+    seen: set[str] = set()
+
+    def visit(file: str, stack: tuple[str, ...], where: ir.Location | None, text: str | None) -> None:
+        real = os.path.realpath(file)
+        if real in stack:
+            chain = " -> ".join(os.path.relpath(s) for s in (*stack, real))
+            raise _include_error(f"include cycle: {chain}", where, text)
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            spec = read_spec(file, where)
+        except CompileError as exc:
+            if where is None or exc.diagnostics[0].code is not Code.BAD_INCLUDE:
+                raise
+            raise _include_error(exc.diagnostics[0].message, where, text) from None
+        specs.append(spec)
+        for item in spec.items:
+            if isinstance(item, Include):
+                target = os.path.normpath(os.path.join(os.path.dirname(file), item.path.value))
+                visit(target, (*stack, real), ir.Location(path=spec.path, line=item.path.line, col=item.path.col), spec.text)
+    visit(path, (), None, None)
+    return specs
