@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from orch.compiler import backend
 from orch.compiler.diagnostics import CompileError
 from orch.compiler.driver import BuildOptions, build
-from orch.compiler.frontends import dbt
+from orch.compiler.frontends import dbt_manifest
 from tests.conftest import corpus, load_json
 
 _BASE = load_json(corpus("dbt-artifacts-parser_v12_jaffle_shop_1.10"))
@@ -31,7 +31,7 @@ _DELETE = object()
 
 # Where lowering looks: the node fields and the meta and config keys orch reads.
 _FIELDS = [
-    *dbt._NODE_FIELDS, "depends_on.nodes", "config.enabled", "config.materialized", "config.unique_key",
+    *dbt_manifest._NODE_FIELDS, "depends_on.nodes", "config.enabled", "config.materialized", "config.unique_key",
     "config.partition_by", "config.severity", "config.meta", "freshness.error_after",
     "freshness.warn_after.count", "freshness.warn_after.period",
     *(f"config.meta.{key}" for key in (
@@ -133,7 +133,7 @@ def test_damaged_bytes_end_in_ir_or_diagnostics(data):
                 assert diag.span.line is not None and diag.span.col is not None
 
 
-@pytest.mark.parametrize("field", sorted(dbt._NODE_FIELDS))
+@pytest.mark.parametrize("field", sorted(dbt_manifest._NODE_FIELDS))
 def test_each_node_field_of_the_wrong_type_is_e006_at_the_node(field, tmp_path):
     manifest = copy.deepcopy(_BASE)
     uid = next(u for u, n in manifest["nodes"].items() if n["resource_type"] == "model")
@@ -154,13 +154,13 @@ def test_the_quick_node_check_agrees_with_the_full_one(mutations):
     # must not be refused.
     for section in ("nodes", "sources"):
         for node in _BASE[section].values():
-            assert dbt.node_problem(node) is None
+            assert dbt_manifest.node_problem(node) is None
     nodes = {uid: copy.deepcopy(_BASE["nodes"].get(uid) or _BASE["sources"][uid]) for uid, _, _ in mutations}
     for uid, field, value in mutations:
         _set(nodes[uid], field, value)
     for node in nodes.values():
-        assert dbt.node_problem(node) == dbt._node_problem(node)
-        assert dbt.node_problem(node) == dbt._node_problem(node)  # again, with its own shape now cached
+        assert dbt_manifest.node_problem(node) == dbt_manifest._node_problem(node)
+        assert dbt_manifest.node_problem(node) == dbt_manifest._node_problem(node)  # again, with its own shape now cached
 
 
 @pytest.mark.parametrize("field,value", [
@@ -169,7 +169,7 @@ def test_the_quick_node_check_agrees_with_the_full_one(mutations):
 ])
 def test_a_known_shape_with_a_bad_value_is_still_refused(field, value):
     good = next(n for n in _BASE["nodes"].values() if n["resource_type"] == "model")
-    assert dbt.node_problem(good) is None
+    assert dbt_manifest.node_problem(good) is None
     bad = copy.deepcopy(good)
     bad[field] = value
-    assert dbt.node_problem(bad) is not None
+    assert dbt_manifest.node_problem(bad) is not None

@@ -14,28 +14,27 @@ has no BigQuery-shaped one.
 
 from __future__ import annotations
 
-import gzip
-import json
-import math
 import os
-import re
 from collections.abc import Mapping
-from datetime import date, timedelta
 from typing import Any
 
 import attrs
 
 from orch.compiler import ir
 from orch.compiler.diagnostics import Code, CompileError, Diagnostic, error, warning
-from orch.compiler.durations import LONGEST
 from orch.compiler.frontends import dbt_select
-from orch.compiler.grouping import SCHEDULE_WORDS, infer_layer
+from orch.compiler.frontends.dbt_manifest import (
+    _as_dict,
+    _as_str_list,
+    _enabled,
+    default_project_dir,
+    load_manifest,
+    node_problem,
+)
+from orch.compiler.frontends.dbt_meta import NodeSettings
+from orch.compiler.grouping import infer_layer
 
-SUPPORTED_SCHEMAS = range(7, 13)
-
-_SCHEMA_RE = re.compile(r"/manifest/v(\d+)\.json$")
 _BUILDABLE = {"model": ir.AssetKind.MODEL, "seed": ir.AssetKind.SEED, "snapshot": ir.AssetKind.SNAPSHOT}
-_PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # Nodes that produce no table of their own: lineage passes through them.
 _TRANSPARENT = frozenset({"model", "metric", "semantic_model", "saved_query"})
 
@@ -72,71 +71,10 @@ class Lowered:
 _FQN_SECTIONS = ("nodes", "unit_tests", "exposures", "metrics", "semantic_models", "saved_queries", "functions")
 
 
-def load_manifest(path: str) -> dict:
-    """Read and sanity-check a manifest; raise `CompileError` if it is unusable."""
-    where = ir.Location(path=path)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise CompileError(error(Code.UNREADABLE_INPUT, f"cannot read manifest: {exc.strerror}", where))
-    try:
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise CompileError(error(Code.UNREADABLE_INPUT, f"not a JSON text file: {exc}", where))
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        at = ir.Location(path=path, line=exc.lineno, col=exc.colno)
-        hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""
-        raise CompileError(error(Code.UNREADABLE_INPUT, f"invalid JSON: {exc.msg}{hint}", at))
-    except RecursionError:
-        raise CompileError(error(Code.UNREADABLE_INPUT, "JSON nested too deeply to be a manifest", where))
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("nodes"), dict):
-        raise CompileError(
-            error(Code.NOT_A_MANIFEST, "not a dbt manifest: no top-level \"nodes\" object", where)
-        )
-    version = schema_version(manifest)
-    if version is None:
-        raise CompileError(
-            error(
-                Code.UNSUPPORTED_SCHEMA,
-                "unsupported manifest schema: metadata.dbt_schema_version is missing, "
-                "so the dbt version that wrote it is unknown; regenerate it with "
-                "`dbt parse` (dbt 1.3 or newer)",
-                where,
-            )
-        )
-    if version not in SUPPORTED_SCHEMAS:
-        raise CompileError(
-            error(
-                Code.UNSUPPORTED_SCHEMA,
-                f"unsupported manifest schema v{version}: orch reads v{SUPPORTED_SCHEMAS[0]} "
-                f"to v{SUPPORTED_SCHEMAS[-1]} (dbt 1.3 and newer); regenerate it with `dbt parse`",
-                where,
-            )
-        )
-    for section in ("sources", "exposures", "metrics", "semantic_models"):
-        if not isinstance(manifest.get(section, {}), dict):
-            raise CompileError(
-                error(Code.NOT_A_MANIFEST, f"not a dbt manifest: \"{section}\" is not an object", where)
-            )
-    return manifest
 
 
-def schema_version(manifest: Mapping[str, Any]) -> int | None:
-    metadata = manifest.get("metadata")
-    if not isinstance(metadata, dict):
-        return None
-    match = _SCHEMA_RE.search(str(metadata.get("dbt_schema_version", "")))
-    return int(match.group(1)) if match else None
 
 
-def default_project_dir(manifest_path: str) -> str:
-    """dbt writes manifest.json to `<project>/target/`, so the project is `target/..`."""
-    return os.path.normpath(os.path.join(os.path.dirname(manifest_path) or ".", os.pardir))
 
 
 def lower(manifest: Mapping[str, Any], path: str, options: DbtOptions = DbtOptions()) -> Lowered:
@@ -144,92 +82,25 @@ def lower(manifest: Mapping[str, Any], path: str, options: DbtOptions = DbtOptio
     return _Lowering(manifest, path, options).run()
 
 
-def _as_dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
-def _as_str_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
 
 
-# The node fields lowering reads, with the JSON types dbt writes for them. A
-# manifest edited by hand or by another tool can carry anything; a node whose
-# fields are not these is reported at its unique_id and left out, rather than
-# failing somewhere deep in lowering.
-_STR = (str, type(None))
-_NODE_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
-    **{key: (_STR, "a string") for key in (
-        "resource_type", "name", "alias", "identifier", "schema", "database", "package_name",
-        "original_file_path", "patch_path", "description", "compiled_code", "compiled_sql", "language",
-        "source_name", "column_name", "attached_node", "loaded_at_field")},
-    **{key: ((dict, type(None)), "an object") for key in (
-        "config", "meta", "columns", "depends_on", "test_metadata", "freshness", "owner")},
-    "fqn": ((list, type(None)), "a list of strings"),
-    "tags": ((list, str, type(None)), "a list of strings"),
-    "version": ((str, int, float, type(None)), "a string or a number"),
-}
 
 
-_FIELD_NAMES = tuple(_NODE_FIELDS)
-_STR_ONLY = frozenset({str})
-# The exact types of the checked fields of nodes already found well formed. A
-# project's nodes share a handful of these, so most nodes are checked with one
-# set lookup; anything else takes the full check below.
-_GOOD_SHAPES: set[tuple[type, ...]] = set()
 
 
-def node_problem(node: Any) -> str | None:
-    """Why `node` is not shaped like a manifest node, or None."""
-    if type(node) is not dict:
-        return _node_problem(node)
-    shape = tuple(map(type, map(node.get, _FIELD_NAMES)))
-    if shape in _GOOD_SHAPES and _only_str_lists(node):
-        return None
-    problem = _node_problem(node)
-    if problem is None:
-        _GOOD_SHAPES.add(shape)
-    return problem
 
 
-def _only_str_lists(node: dict) -> bool:
-    for key in ("fqn", "tags"):
-        value = node.get(key)
-        if type(value) is list and not set(map(type, value)) <= _STR_ONLY:
-            return False
-    deps = node.get("depends_on")
-    deps = deps.get("nodes") if type(deps) is dict else None
-    return deps is None or (type(deps) is list and set(map(type, deps)) <= _STR_ONLY)
 
 
-def _node_problem(node: Any) -> str | None:
-    if not isinstance(node, dict):
-        return f"must be an object, got {type(node).__name__}"
-    for key, (types, expected) in _NODE_FIELDS.items():
-        value = node.get(key)
-        if not isinstance(value, types) or isinstance(value, bool):
-            return f"{key} must be {expected}, got {_show(value)}"
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            return f"{key} must be {expected}, got {_show(value)}"
-    deps = _as_dict(node.get("depends_on")).get("nodes")
-    if deps is not None and not (isinstance(deps, list) and all(isinstance(d, str) for d in deps)):
-        return f"depends_on.nodes must be a list of unique_ids, got {_show(deps)}"
-    return None
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _enabled(node: Mapping[str, Any]) -> bool:
-    return _as_dict(node.get("config")).get("enabled", True) is not False
 
 
-class _Lowering:
+class _Lowering(NodeSettings):
     def __init__(self, manifest: Mapping[str, Any], path: str, options: DbtOptions):
         self.manifest = manifest
         self.path = path
@@ -359,138 +230,12 @@ class _Lowering:
                                         parents=parents))
         return ir.DbtProject(project_dir=self.project_dir, nodes=tuple(sorted(nodes, key=lambda n: n.unique_id)))
 
-    # -- meta ------------------------------------------------------------------
-
-    def meta(self, node: Mapping[str, Any]) -> dict:
-        merged = dict(_as_dict(node.get("meta")))
-        merged.update(_as_dict(_as_dict(node.get("config")).get("meta")))
-        return merged
-
-    def bad_meta(self, uid: str, key: str, value: Any, expected: str) -> None:
-        self.diagnostics.append(
-            error(Code.INVALID_META, f"meta.{key} must be {expected}, got {value!r}", self.where(uid))
-        )
-
-    def meta_duration(self, uid: str, meta: Mapping[str, Any], key: str, unit: str = "hours") -> timedelta | None:
-        value = meta.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.bad_meta(uid, key, value, f"a number of {unit}")
-            return None
-        seconds = value * {"hours": 3600, "minutes": 60}[unit]
-        # Ten years: past it a value is a typo (or a unit mix-up), and far past
-        # it no date arithmetic can hold it.
-        if not math.isfinite(seconds) or seconds > LONGEST.total_seconds():
-            self.bad_meta(uid, key, value, f"a number of {unit} up to ten years")
-            return None
-        return timedelta(seconds=round(seconds))
-
-    def meta_str(self, uid: str, meta: Mapping[str, Any], key: str) -> str | None:
-        value = meta.get(key)
-        if value is None or isinstance(value, str):
-            return value or None
-        self.bad_meta(uid, key, value, "a string")
-        return None
-
-    def meta_bool(self, uid: str, meta: Mapping[str, Any], key: str) -> bool:
-        value = meta.get(key, False)
-        if isinstance(value, bool):
-            return value
-        self.bad_meta(uid, key, value, "true or false")
-        return False
-
-    def schedule(self, uid: str, meta: Mapping[str, Any]) -> ir.Schedule | None:
-        cron = self.meta_str(uid, meta, "schedule")
-        timezone = self.meta_str(uid, meta, "timezone") or "UTC"
-        if cron is None:
-            return None
-        cron = " ".join(cron.split())
-        return ir.Schedule(cron=SCHEDULE_WORDS.get(cron.lower(), cron), timezone=timezone)
-
     # -- nodes -----------------------------------------------------------------
-
-    def partitioning(self, uid: str, node: Mapping[str, Any], meta: Mapping[str, Any]) -> ir.Partitioning | None:
-        spec = _as_dict(node.get("config")).get("partition_by")
-        if not isinstance(spec, dict):
-            # Adapters without BigQuery's partition_by config (DuckDB, for one)
-            # declare the partitioning orch schedules by in meta instead.
-            spec = meta.get("partition_by", spec)
-        if spec is None:
-            return None
-        # Adapters other than BigQuery take a list of columns; that is not
-        # time partitioning and orch has nothing to schedule from it.
-        if not isinstance(spec, dict):
-            return None
-        field = spec.get("field")
-        if not isinstance(field, str) or not field:
-            self.diagnostics.append(
-                error(Code.INVALID_PARTITION, f"partition_by needs a field name, got {spec!r}", self.where(uid))
-            )
-            return None
-        data_type = str(spec.get("data_type") or "date").lower()
-        granularity = spec.get("granularity")
-        if data_type == "int64":
-            granularity = None
-        else:
-            granularity = str(granularity or "day").lower()
-        start = None
-        raw_start = meta.get("partition_start")
-        if raw_start is not None:
-            try:
-                start = date.fromisoformat(str(raw_start))
-            except ValueError:
-                self.bad_meta(uid, "partition_start", raw_start, "a date (YYYY-MM-DD)")
-        return ir.Partitioning(field=field, data_type=data_type, granularity=granularity, start=start)
-
-    def source_freshness(self, uid: str, node: Mapping[str, Any]) -> ir.Freshness | None:
-        spec = node.get("freshness")
-        if spec is None:
-            spec = _as_dict(node.get("config")).get("freshness")
-        spec = _as_dict(spec)
-
-        def after(key: str) -> timedelta | None:
-            block = _as_dict(spec.get(key))
-            count, period = block.get("count"), block.get("period")
-            if isinstance(count, (int, float)) and not isinstance(count, bool) and period in _PERIOD_SECONDS:
-                seconds = count * _PERIOD_SECONDS[period]
-                if math.isfinite(seconds) and abs(seconds) <= LONGEST.total_seconds():
-                    return timedelta(seconds=round(seconds))
-                self.diagnostics.append(error(
-                    Code.INVALID_META, f"freshness.{key}.count must be at most ten years, got {count!r}",
-                    self.where(uid)))
-            return None
-
-        max_age, warn_age = after("error_after"), after("warn_after")
-        if max_age is None and warn_age is None:
-            return None
-        column = node.get("loaded_at_field") or _as_dict(node.get("config")).get("loaded_at_field")
-        return ir.Freshness(
-            timestamp_column=column if isinstance(column, str) else None,
-            max_age=max_age,
-            warn_age=warn_age,
-        )
 
     def asset(self, uid: str, node: dict) -> ir.Asset:
         rtype = node.get("resource_type")
-        config = _as_dict(node.get("config"))
         meta = self.meta(node)
-        name = str(node.get("name", uid))
-        version = node.get("version")
-        if version is not None:
-            name = f"{name}_v{version}"
-        path = str(node.get("original_file_path") or "").replace("\\", "/") or None
-        description = node.get("description") or None
-        common = dict(
-            key=uid,
-            name=name,
-            origin=self.where(uid),
-            tags=tuple(dict.fromkeys(_as_str_list(node.get("tags")))),
-            description=description if isinstance(description, str) else None,
-            path=path,
-            package=node.get("package_name") if isinstance(node.get("package_name"), str) else None,
-            columns=tuple(_as_dict(node.get("columns"))),
-        )
+        common = self.common_fields(uid, node)
         if rtype == "source":
             return ir.Asset(
                 kind=ir.AssetKind.SOURCE,
@@ -514,8 +259,31 @@ class _Lowering:
                 layer="exposures",
                 **common,
             )
-        kind = _BUILDABLE[rtype]
-        fqn = node.get("fqn") if isinstance(node.get("fqn"), list) else [name]
+        return self.built_asset(uid, node, meta, common)
+
+    def common_fields(self, uid: str, node: dict) -> dict[str, Any]:
+        """The fields of an asset that every kind of node has."""
+        name = str(node.get("name", uid))
+        version = node.get("version")
+        if version is not None:
+            name = f"{name}_v{version}"
+        description = node.get("description") or None
+        return dict(
+            key=uid,
+            name=name,
+            origin=self.where(uid),
+            tags=tuple(dict.fromkeys(_as_str_list(node.get("tags")))),
+            description=description if isinstance(description, str) else None,
+            path=str(node.get("original_file_path") or "").replace("\\", "/") or None,
+            package=node.get("package_name") if isinstance(node.get("package_name"), str) else None,
+            columns=tuple(_as_dict(node.get("columns"))),
+        )
+
+    def built_asset(self, uid: str, node: dict, meta: Mapping[str, Any], common: dict[str, Any]) -> ir.Asset:
+        """A model, seed or snapshot: what dbt builds, with orch's `meta` on it."""
+        config = _as_dict(node.get("config"))
+        kind = _BUILDABLE[node.get("resource_type")]
+        fqn = node.get("fqn") if isinstance(node.get("fqn"), list) else [common["name"]]
         sla_within = self.meta_duration(uid, meta, "sla_hours")
         critical = self.meta_bool(uid, meta, "critical")
         freshness = None
@@ -539,10 +307,7 @@ class _Lowering:
         )
         if kind is ir.AssetKind.MODEL:
             runner = self.sql_runner(uid, node, meta, relation, compiled) or runner
-        retries = meta.get("retries")
-        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
-            self.bad_meta(uid, "retries", retries, "a whole number, 0 or more")
-            retries = None
+        retries = self.meta_retries(uid, meta)
         retry_delay = self.meta_duration(uid, meta, "retry_delay_minutes", "minutes")
         return ir.Asset(
             kind=kind,
@@ -557,7 +322,7 @@ class _Lowering:
             sla=ir.Sla(complete_within=sla_within, critical=critical) if sla_within is not None else None,
             owner=self.meta_str(uid, meta, "owner"),
             critical=critical,
-            layer=infer_layer(str(node.get("name", "")), path, kind),
+            layer=infer_layer(str(node.get("name", "")), common["path"], kind),
             compiled_sql=compiled if isinstance(compiled, str) else None,
             columns_enforced=_as_dict(node.get("contract") or config.get("contract")).get("enforced") is True,
             retries=retries,
