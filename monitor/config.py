@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from orch.compiler.shared import checksql
 from orch.monitor.jsonpos import locate
 
 HEALTH = "health"
@@ -197,115 +198,137 @@ def _relative(config_path: str, value: str) -> str:
 
 
 def _normalise(doc: dict, text: str, path: str, kind: str, history: str | None) -> Config:
-    warnings = []
-    known = set(schema(kind)["properties"])
-    for key in doc:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            warnings.append(f"{_where(path, text, [key, ':key'])}: unknown top-level key {key!r} is ignored"
-                            + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return _Reader(doc, text, path, kind).config(history)
 
-    wh = doc.get("warehouse") or {}
-    warehouse = WarehouseSpec(
-        engine=wh.get("engine", "bigquery"),
-        path=_relative(path, wh["path"]) if wh.get("path") else None,
-        project=wh.get("project") or doc.get("project_id"),
-        location=wh.get("location") or doc.get("region"),
-        timeout_seconds=float(wh.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
-    )
-    hist = history or _relative(path, (doc.get("history") or {}).get("path", DEFAULT_HISTORY))
-    al = doc.get("alerts") or {}
-    routing = AlertRouting(
-        enabled=al.get("enabled", True),
-        critical=tuple(al.get("critical", CRITICAL_CHANNELS)),
-        default=tuple(al.get("default", DEFAULT_CHANNELS)),
-    )
 
-    checks: list[CheckSpec] = []
-    seen: dict[str, str] = {}
+class _Reader:
+    """A validated config document made into a `Config`; positions come from its text."""
 
-    def add(spec: CheckSpec) -> None:
-        if spec.key in seen:
+    def __init__(self, doc: dict, text: str, path: str, kind: str):
+        self.doc, self.text, self.path, self.kind = doc, text, path, kind
+        self.warehouse = self.warehouse_spec()
+        self.checks: list[CheckSpec] = []
+        self.seen: dict[str, str] = {}
+
+    def where(self, json_path: list) -> str:
+        return _where(self.path, self.text, json_path)
+
+    def config(self, history: str | None) -> Config:
+        doc, path = self.doc, self.path
+        for i, table in enumerate(doc.get("tables") or []):
+            self.table_checks(i, table)
+        al = doc.get("alerts") or {}
+        airflow = doc.get("airflow") or {}
+        return Config(
+            kind=self.kind, path=path, project=doc.get("project"), warehouse=self.warehouse,
+            history_path=history or _relative(path, (doc.get("history") or {}).get("path", DEFAULT_HISTORY)),
+            alerts=AlertRouting(enabled=al.get("enabled", True),
+                                critical=tuple(al.get("critical", CRITICAL_CHANNELS)),
+                                default=tuple(al.get("default", DEFAULT_CHANNELS))),
+            checks=tuple(self.checks), pipelines=tuple(self.pipelines()), jobs=self.jobs(),
+            airflow_url=airflow.get("url"), airflow_runs=airflow.get("runs", 25),
+            run_results=tuple(_relative(path, p) for p in doc.get("dbt_run_results", ())),
+            warnings=tuple(self.unknown_keys()),
+        )
+
+    def unknown_keys(self) -> list[str]:
+        known = set(schema(self.kind)["properties"])
+        warnings = []
+        for key in self.doc:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                warnings.append(f"{self.where([key, ':key'])}: unknown top-level key {key!r} is ignored"
+                                + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return warnings
+
+    def warehouse_spec(self) -> WarehouseSpec:
+        doc = self.doc
+        wh = doc.get("warehouse") or {}
+        return WarehouseSpec(
+            engine=wh.get("engine", "bigquery"),
+            path=_relative(self.path, wh["path"]) if wh.get("path") else None,
+            project=wh.get("project") or doc.get("project_id"),
+            location=wh.get("location") or doc.get("region"),
+            timeout_seconds=float(wh.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+        )
+
+    def add(self, spec: CheckSpec) -> None:
+        if spec.key in self.seen:
             raise ConfigError(f"{spec.where}: check {spec.name!r} of {spec.subject} is defined twice "
-                              f"(first at {seen[spec.key]}); give one of them a different `name`")
-        seen[spec.key] = spec.where
-        checks.append(spec)
+                              f"(first at {self.seen[spec.key]}); give one of them a different `name`")
+        self.seen[spec.key] = spec.where
+        self.checks.append(spec)
 
-    def freshness_spec(table: dict, fresh: dict, json_path: list, default_name: str) -> None:
-        where = _where(path, text, json_path)
+    def table_checks(self, i: int, table: dict) -> None:
+        if self.kind != HEALTH:
+            self.freshness(table, table["freshness_sla"], ["tables", i, "freshness_sla"], "freshness_sla")
+            return
+        for j, fresh in enumerate(_list(table.get("freshness"))):
+            json_path = ["tables", i, "freshness"] + ([j] if isinstance(table["freshness"], list) else [])
+            self.freshness(table, fresh, json_path, "freshness" if j == 0 else f"freshness_{j + 1}")
+        for j, rows in enumerate(_list(table.get("row_count"))):
+            json_path = ["tables", i, "row_count"] + ([j] if isinstance(table["row_count"], list) else [])
+            name = rows.get("name", "row_count" if j == 0 else f"row_count_{j + 1}")
+            params = {"min_rows": rows["min_rows"], "partition_column": rows.get("partition_column"),
+                      "lookback_days": rows.get("lookback_days", checksql.DEFAULT_LOOKBACK_DAYS)}
+            self.add(CheckSpec(key=f"{table['table_id']}/{name}", subject=table["table_id"], kind="row_count",
+                               name=name, params=params, severity=rows.get("severity", "error"),
+                               critical=table.get("critical", False), owner=table.get("owner"),
+                               where=self.where(json_path)))
+        for j, custom in enumerate(table.get("custom_sql") or []):
+            self.add(CheckSpec(key=f"{table['table_id']}/{custom['name']}", subject=table["table_id"],
+                               kind="custom_sql", name=custom["name"], params={"sql": custom["sql"]},
+                               severity=custom.get("severity", "error"), critical=table.get("critical", False),
+                               owner=table.get("owner"), where=self.where(["tables", i, "custom_sql", j])))
+
+    def freshness(self, table: dict, fresh: dict, json_path: list, default_name: str) -> None:
+        where = self.where(json_path)
         max_age, warn_after = fresh["max_age_hours"], fresh.get("warn_after_hours")
         if warn_after is not None and warn_after >= max_age:
-            raise ConfigError(f"{where}: warn_after_hours ({warn_after}) must be below max_age_hours ({max_age})")
-        if not fresh.get("timestamp_column") and warehouse.engine != "bigquery":
-            raise ConfigError(f"{where}: {warehouse.engine} keeps no last-modified time of tables; "
+            raise ConfigError(f"{where}: warn_after_hours ({warn_after}) must be below "
+                              f"max_age_hours ({max_age})")
+        if not fresh.get("timestamp_column") and self.warehouse.engine != "bigquery":
+            raise ConfigError(f"{where}: {self.warehouse.engine} keeps no last-modified time of tables; "
                               "give the freshness check a timestamp_column")
         name = fresh.get("name", default_name)
-        add(CheckSpec(key=f"{table['table_id']}/{name}", subject=table["table_id"], kind="freshness", name=name,
-                      params={"timestamp_column": fresh.get("timestamp_column"), "max_age_hours": max_age,
-                              "warn_after_hours": warn_after},
-                      severity=fresh.get("severity", "error"), critical=table.get("critical", False),
-                      owner=table.get("owner"), where=where))
+        params = {"timestamp_column": fresh.get("timestamp_column"), "max_age_hours": max_age,
+                  "warn_after_hours": warn_after}
+        self.add(CheckSpec(key=f"{table['table_id']}/{name}", subject=table["table_id"], kind="freshness",
+                           name=name, params=params, severity=fresh.get("severity", "error"),
+                           critical=table.get("critical", False), owner=table.get("owner"), where=where))
 
-    for i, table in enumerate(doc.get("tables") or []):
-        if kind == HEALTH:
-            fresh_list = _list(table.get("freshness"))
-            for j, fresh in enumerate(fresh_list):
-                json_path = ["tables", i, "freshness"] + ([j] if isinstance(table["freshness"], list) else [])
-                freshness_spec(table, fresh, json_path, "freshness" if j == 0 else f"freshness_{j + 1}")
-            rows_list = _list(table.get("row_count"))
-            for j, rows in enumerate(rows_list):
-                json_path = ["tables", i, "row_count"] + ([j] if isinstance(table["row_count"], list) else [])
-                name = rows.get("name", "row_count" if j == 0 else f"row_count_{j + 1}")
-                add(CheckSpec(key=f"{table['table_id']}/{name}", subject=table["table_id"], kind="row_count",
-                              name=name,
-                              params={"min_rows": rows["min_rows"], "partition_column": rows.get("partition_column"),
-                                      "lookback_days": rows.get("lookback_days", 1)},
-                              severity=rows.get("severity", "error"), critical=table.get("critical", False),
-                              owner=table.get("owner"), where=_where(path, text, json_path)))
-            for j, custom in enumerate(table.get("custom_sql") or []):
-                add(CheckSpec(key=f"{table['table_id']}/{custom['name']}", subject=table["table_id"],
-                              kind="custom_sql", name=custom["name"], params={"sql": custom["sql"]},
-                              severity=custom.get("severity", "error"), critical=table.get("critical", False),
-                              owner=table.get("owner"),
-                              where=_where(path, text, ["tables", i, "custom_sql", j])))
-        else:
-            freshness_spec(table, table["freshness_sla"], ["tables", i, "freshness_sla"], "freshness_sla")
+    def pipelines(self) -> list[PipelineSpec]:
+        pipelines = []
+        names: dict[str, str] = {}
+        for i, p in enumerate(self.doc.get("pipelines") or []):
+            where = self.where(["pipelines", i])
+            if p["name"] in names:
+                raise ConfigError(f"{where}: pipeline {p['name']!r} is defined twice "
+                                  f"(first at {names[p['name']]})")
+            names[p["name"]] = where
+            pipelines.append(PipelineSpec(
+                name=p["name"], dag_id=p.get("dag_id", p["name"]),
+                target_minutes=float(p["completion_time_sla"]["target_duration_minutes"]),
+                critical=p.get("critical", False), owner=p.get("owner"), assets=tuple(p.get("assets", ())),
+                where=where,
+            ))
+        return pipelines
 
-    pipelines = []
-    names: dict[str, str] = {}
-    for i, p in enumerate(doc.get("pipelines") or []):
-        where = _where(path, text, ["pipelines", i])
-        if p["name"] in names:
-            raise ConfigError(f"{where}: pipeline {p['name']!r} is defined twice (first at {names[p['name']]})")
-        names[p["name"]] = where
-        pipelines.append(PipelineSpec(
-            name=p["name"], dag_id=p.get("dag_id", p["name"]),
-            target_minutes=float(p["completion_time_sla"]["target_duration_minutes"]),
-            critical=p.get("critical", False), owner=p.get("owner"), assets=tuple(p.get("assets", ())),
-            where=where,
-        ))
-
-    jobs = JobsSpec()
-    if kind == HEALTH:
+    def jobs(self) -> JobsSpec:
+        if self.kind != HEALTH:
+            return JobsSpec()
+        doc, engine = self.doc, self.warehouse.engine
         jobs = JobsSpec(
             check_failures=doc.get("check_failures", False), check_costs=doc.get("check_costs", False),
             cost_threshold_usd=doc.get("cost_threshold_usd"),
             price_per_tib_usd=doc.get("price_per_tib_usd", DEFAULT_PRICE_PER_TIB_USD),
-            region=doc.get("region") or warehouse.location or "us",
+            region=doc.get("region") or self.warehouse.location or "us",
             lookback_hours=doc.get("lookback_hours", 24),
         )
-        if (jobs.check_failures or jobs.check_costs) and warehouse.engine != "bigquery":
+        if (jobs.check_failures or jobs.check_costs) and engine != "bigquery":
             key = "check_failures" if jobs.check_failures else "check_costs"
-            raise ConfigError(f"{_where(path, text, [key])}: {key} reads BigQuery's job history "
-                              f"(INFORMATION_SCHEMA.JOBS); the {warehouse.engine} warehouse keeps none")
+            raise ConfigError(f"{self.where([key])}: {key} reads BigQuery's job history "
+                              f"(INFORMATION_SCHEMA.JOBS); the {engine} warehouse keeps none")
         if jobs.check_costs and jobs.cost_threshold_usd is None:
-            raise ConfigError(f"{_where(path, text, ['check_costs'])}: check_costs needs cost_threshold_usd")
-
-    airflow = doc.get("airflow") or {}
-    return Config(
-        kind=kind, path=path, project=doc.get("project"), warehouse=warehouse, history_path=hist,
-        alerts=routing, checks=tuple(checks), pipelines=tuple(pipelines), jobs=jobs,
-        airflow_url=airflow.get("url"), airflow_runs=airflow.get("runs", 25),
-        run_results=tuple(_relative(path, p) for p in doc.get("dbt_run_results", ())),
-        warnings=tuple(warnings),
-    )
+            raise ConfigError(f"{self.where(['check_costs'])}: check_costs needs cost_threshold_usd")
+        return jobs

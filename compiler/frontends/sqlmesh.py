@@ -152,13 +152,7 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
     context = load_context(path, options.gateway)
     root = os.path.abspath(path)
     project_dir = options.project_dir or path
-    engine = None
-    try:
-        gateway = context.config.get_gateway(context.selected_gateway)
-        engine = gateway.connection.type_ if gateway.connection is not None else None
-    except Exception:  # a config without a connection still loads; the model dialect stands in
-        engine = None
-
+    engine = _engine(context)
     models = dict(context.models)
     default_catalog = context.default_catalog
     assets: list[ir.Asset] = []
@@ -187,25 +181,6 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
                                              engine=engine or model.dialect or None),
                     )
         kind = model.kind
-        unique_key: tuple[str, ...] = ()
-        if getattr(kind, "unique_key", None):
-            unique_key = tuple(_column(e, model.dialect) for e in kind.unique_key)
-        elif model.grains:
-            unique_key = tuple(
-                _column(c, model.dialect) for g in model.grains for c in (g.expressions if g.expressions else [g])
-            )
-        partitioning = None
-        time_column = getattr(kind, "time_column", None)
-        unit = model.interval_unit.value if model.interval_unit else "day"
-        field = None
-        if time_column is not None:
-            field = time_column.column.name
-        elif model.partitioned_by:
-            field = model.partitioned_by[0].sql(dialect=model.dialect).strip('"')
-        if field:
-            granularity = _GRANULARITY.get(unit, "day")
-            partitioning = ir.Partitioning(field=field, data_type="date" if granularity != "hour" else "timestamp",
-                                           granularity=granularity, start=_day(model.start))
         assets.append(ir.Asset(
             key=key,
             name=model.name,
@@ -215,8 +190,8 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
             upstream=tuple(upstream),
             runner=ir.SqlmeshRun(model=model.name, project_dir=project_dir),
             materialization=kind.name.value.lower() if hasattr(kind.name, "value") else str(kind.name).lower(),
-            unique_key=unique_key,
-            partitioning=partitioning,
+            unique_key=_unique_key(model),
+            partitioning=_partitioning(model),
             schedule=ir.Schedule(cron=model.cron, timezone=str(model.cron_tz) if model.cron_tz else "UTC"),
             owner=model.owner or None,
             tags=tuple(sorted(model.tags)),
@@ -225,23 +200,7 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
             path=file,
             columns=tuple(model.columns_to_types or ()) if model.columns_to_types else (),
         ))
-        for audit, args in model.audits_with_args:
-            params = ir.SqlmeshAuditParams(args=tuple(
-                ir.Param(name=arg, value=value.sql(dialect=model.dialect) if hasattr(value, "sql") else str(value))
-                for arg, value in sorted(args.items())))
-            check_key = f"{key}.audit.{audit.name}"
-            if check_key in check_keys:  # one audit applied twice, with other arguments
-                check_key += f".{len(checks)}"
-            check_keys.add(check_key)
-            checks.append(ir.Check(
-                key=check_key,
-                name=audit.name,
-                asset=key,
-                origin=origin,
-                params=params,
-                severity=ir.Severity.ERROR if audit.blocking else ir.Severity.WARN,
-                blocking=bool(audit.blocking),
-            ))
+        _add_audits(model, key, origin, checks, check_keys)
     project_name = os.path.basename(root) or "sqlmesh"
     return Lowered(
         name=project_name,
@@ -249,6 +208,62 @@ def _lower_here(path: str, options: SqlmeshOptions) -> Lowered:
         checks=tuple(checks),
         diagnostics=(),
     )
+
+
+def _engine(context) -> str | None:
+    """The gateway's warehouse type; None when the config names no connection."""
+    try:
+        gateway = context.config.get_gateway(context.selected_gateway)
+        return gateway.connection.type_ if gateway.connection is not None else None
+    except Exception:  # a config without a connection still loads; the model dialect stands in
+        return None
+
+
+def _unique_key(model) -> tuple[str, ...]:
+    if getattr(model.kind, "unique_key", None):
+        return tuple(_column(e, model.dialect) for e in model.kind.unique_key)
+    if model.grains:
+        return tuple(
+            _column(c, model.dialect) for g in model.grains for c in (g.expressions if g.expressions else [g])
+        )
+    return ()
+
+
+def _partitioning(model) -> ir.Partitioning | None:
+    """The model's time column (incremental by time) or first partition column, at its interval."""
+    time_column = getattr(model.kind, "time_column", None)
+    unit = model.interval_unit.value if model.interval_unit else "day"
+    field = None
+    if time_column is not None:
+        field = time_column.column.name
+    elif model.partitioned_by:
+        field = model.partitioned_by[0].sql(dialect=model.dialect).strip('"')
+    if not field:
+        return None
+    granularity = _GRANULARITY.get(unit, "day")
+    return ir.Partitioning(field=field, data_type="date" if granularity != "hour" else "timestamp",
+                           granularity=granularity, start=_day(model.start))
+
+
+def _add_audits(model, key: str, origin: ir.Location, checks: list[ir.Check], check_keys: set[str]) -> None:
+    """A check per audit of the model, with its arguments as SQLMesh writes them."""
+    for audit, args in model.audits_with_args:
+        params = ir.SqlmeshAuditParams(args=tuple(
+            ir.Param(name=arg, value=value.sql(dialect=model.dialect) if hasattr(value, "sql") else str(value))
+            for arg, value in sorted(args.items())))
+        check_key = f"{key}.audit.{audit.name}"
+        if check_key in check_keys:  # one audit applied twice, with other arguments
+            check_key += f".{len(checks)}"
+        check_keys.add(check_key)
+        checks.append(ir.Check(
+            key=check_key,
+            name=audit.name,
+            asset=key,
+            origin=origin,
+            params=params,
+            severity=ir.Severity.ERROR if audit.blocking else ir.Severity.WARN,
+            blocking=bool(audit.blocking),
+        ))
 
 
 def dag(path: str, gateway: str | None = None) -> dict:
