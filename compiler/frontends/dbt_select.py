@@ -140,91 +140,117 @@ _NON_SOURCE_FQN_TYPES = frozenset(
 )
 
 
+def _by_fqn(nodes, args: list[str], value: str) -> set[str]:
+    return {
+        n.unique_id
+        for n in nodes
+        if n.resource_type in _NON_SOURCE_FQN_TYPES
+        and (_fqn_matches(n.fqn, value, n.versioned)
+             or (len(n.fqn) > 1 and _fqn_matches(n.fqn[1:], value, n.versioned)))
+    }
+
+
+def _by_tag(nodes, args: list[str], value: str) -> set[str]:
+    return {n.unique_id for n in nodes if any(fnmatch(t, value) for t in n.tags)}
+
+
+def _by_path(nodes, args: list[str], value: str) -> set[str]:
+    return {
+        n.unique_id
+        for n in nodes
+        if _path_matches(n.path, value)
+        or (n.patch_path is not None and _path_matches(n.patch_path, value))
+    }
+
+
+def _by_file(nodes, args: list[str], value: str) -> set[str]:
+    out = set()
+    for n in nodes:
+        base = n.path.replace("\\", "/").rsplit("/", 1)[-1]
+        if fnmatch(base, value) or fnmatch(base.rsplit(".", 1)[0], value):
+            out.add(n.unique_id)
+    return out
+
+
+def _by_package(nodes, args: list[str], value: str) -> set[str]:
+    return {n.unique_id for n in nodes if fnmatch(n.package, value)}
+
+
+def _by_source(nodes, args: list[str], value: str) -> set[str]:
+    parts = value.split(".")
+    if not 1 <= len(parts) <= 3:
+        raise SelectorError(
+            f"invalid source selector {value!r}: use source_name, "
+            "source_name.table or package.source_name.table"
+        )
+    if len(parts) == 1:
+        package, source, table = "*", parts[0], "*"
+    elif len(parts) == 2:
+        package, source, table = "*", *parts
+    else:
+        package, source, table = parts
+    return {
+        n.unique_id
+        for n in nodes
+        if n.resource_type == "source"
+        and fnmatch(n.package, package)
+        and fnmatch(n.source_name or "", source)
+        and fnmatch(n.name, table)
+    }
+
+
+def _by_exposure(nodes, args: list[str], value: str) -> set[str]:
+    parts = value.split(".")
+    if len(parts) > 2:
+        raise SelectorError(f"invalid exposure selector {value!r}")
+    package, name = (["*", parts[0]] if len(parts) == 1 else parts)
+    return {
+        n.unique_id
+        for n in nodes
+        if n.resource_type == "exposure" and fnmatch(n.package, package) and fnmatch(n.name, name)
+    }
+
+
+def _by_resource_type(nodes, args: list[str], value: str) -> set[str]:
+    known = _NON_SOURCE_FQN_TYPES | {"source"}
+    if value not in known:
+        raise SelectorError(f"invalid resource_type {value!r}; expected one of {sorted(known)}")
+    return {n.unique_id for n in nodes if n.resource_type == value}
+
+
+def _by_config(nodes, args: list[str], value: str) -> set[str]:
+    if not args:
+        raise SelectorError("config selectors name a key, as in config.materialized:table")
+    out = set()
+    for n in nodes:
+        if n.resource_type not in ("model", "seed", "snapshot", "test", "analysis",
+                                   "operation", "source"):
+            continue
+        value_at: Any = n.config
+        try:
+            for key in args:
+                value_at = value_at[key]
+        except (KeyError, TypeError):
+            continue
+        selector = value
+        if args == ["severity"] and isinstance(value_at, str):
+            value_at, selector = value_at.lower(), value.lower()
+        if _config_matches(value_at, selector):
+            out.add(n.unique_id)
+    return out
+
+
+#: The selector methods orch evaluates as dbt does, each over every node of the graph.
+_METHODS = {"fqn": _by_fqn, "tag": _by_tag, "path": _by_path, "file": _by_file, "package": _by_package,
+            "source": _by_source, "exposure": _by_exposure, "resource_type": _by_resource_type,
+            "config": _by_config}
+
+
 def _search(graph: SelectionGraph, method: str, args: list[str], value: str) -> set[str]:
-    nodes = graph.nodes.values()
-    if method == "fqn":
-        return {
-            n.unique_id
-            for n in nodes
-            if n.resource_type in _NON_SOURCE_FQN_TYPES
-            and (_fqn_matches(n.fqn, value, n.versioned)
-                 or (len(n.fqn) > 1 and _fqn_matches(n.fqn[1:], value, n.versioned)))
-        }
-    if method == "tag":
-        return {n.unique_id for n in nodes if any(fnmatch(t, value) for t in n.tags)}
-    if method == "path":
-        return {
-            n.unique_id
-            for n in nodes
-            if _path_matches(n.path, value)
-            or (n.patch_path is not None and _path_matches(n.patch_path, value))
-        }
-    if method == "file":
-        out = set()
-        for n in nodes:
-            base = n.path.replace("\\", "/").rsplit("/", 1)[-1]
-            if fnmatch(base, value) or fnmatch(base.rsplit(".", 1)[0], value):
-                out.add(n.unique_id)
-        return out
-    if method == "package":
-        return {n.unique_id for n in nodes if fnmatch(n.package, value)}
-    if method == "source":
-        parts = value.split(".")
-        if not 1 <= len(parts) <= 3:
-            raise SelectorError(
-                f"invalid source selector {value!r}: use source_name, "
-                "source_name.table or package.source_name.table"
-            )
-        if len(parts) == 1:
-            package, source, table = "*", parts[0], "*"
-        elif len(parts) == 2:
-            package, source, table = "*", *parts
-        else:
-            package, source, table = parts
-        return {
-            n.unique_id
-            for n in nodes
-            if n.resource_type == "source"
-            and fnmatch(n.package, package)
-            and fnmatch(n.source_name or "", source)
-            and fnmatch(n.name, table)
-        }
-    if method == "exposure":
-        parts = value.split(".")
-        if len(parts) > 2:
-            raise SelectorError(f"invalid exposure selector {value!r}")
-        package, name = (["*", parts[0]] if len(parts) == 1 else parts)
-        return {
-            n.unique_id
-            for n in nodes
-            if n.resource_type == "exposure" and fnmatch(n.package, package) and fnmatch(n.name, name)
-        }
-    if method == "resource_type":
-        known = _NON_SOURCE_FQN_TYPES | {"source"}
-        if value not in known:
-            raise SelectorError(f"invalid resource_type {value!r}; expected one of {sorted(known)}")
-        return {n.unique_id for n in nodes if n.resource_type == value}
-    if method == "config":
-        if not args:
-            raise SelectorError("config selectors name a key, as in config.materialized:table")
-        out = set()
-        for n in nodes:
-            if n.resource_type not in ("model", "seed", "snapshot", "test", "analysis",
-                                       "operation", "source"):
-                continue
-            value_at: Any = n.config
-            try:
-                for key in args:
-                    value_at = value_at[key]
-            except (KeyError, TypeError):
-                continue
-            selector = value
-            if args == ["severity"] and isinstance(value_at, str):
-                value_at, selector = value_at.lower(), value.lower()
-            if _config_matches(value_at, selector):
-                out.add(n.unique_id)
-        return out
-    raise SelectorError(f"{method!r} is not a selector method orch supports")
+    search = _METHODS.get(method)
+    if search is None:
+        raise SelectorError(f"{method!r} is not a selector method orch supports")
+    return search(graph.nodes.values(), args, value)
 
 
 def _select_one(graph: SelectionGraph, raw: str) -> set[str]:
