@@ -169,15 +169,7 @@ def run_compile(
     compile_key = stamp.key(inputs, [options.run_results, *config.find(inputs)], settings)
     previous = stamp.load(compile_key, out_dirs, root)
     if previous is not None:
-        # Nothing orch reads has changed, and the outputs are as the last compile left them.
-        if previous["report"]:
-            print(previous["report"], file=sys.stderr)
-        if check:
-            print("orch: generated files are up to date", file=sys.stderr)
-        else:
-            for line in previous["summary"]:
-                print(line, file=sys.stderr)
-        return EXIT_OK
+        return _as_last_time(previous, check)
     try:
         classes = [backend.load(name) for name in dict.fromkeys(name for name, _ in targets)]
         backend_options = _backend_options(args.option, classes)
@@ -203,6 +195,29 @@ def run_compile(
     except CompileError as exc:
         _report(exc.diagnostics, args)
         return EXIT_ERRORS
+    status = _said(plans, check)
+    if status == EXIT_OK and (not check or not any(p.changed for p in plans)):
+        total = {p.out_dir: len(p.writes) + len(p.unchanged) for p in plans}
+        stamp.save(compile_key, dict(outputs), report,
+                   [f"{d}: 0 written, 0 removed, {n} unchanged" for d, n in total.items()])
+    return status
+
+
+def _as_last_time(previous: dict, check: bool) -> int:
+    """Nothing orch reads has changed, and the outputs are as the last compile left
+    them: say what that compile said."""
+    if previous["report"]:
+        print(previous["report"], file=sys.stderr)
+    if check:
+        print("orch: generated files are up to date", file=sys.stderr)
+    else:
+        for line in previous["summary"]:
+            print(line, file=sys.stderr)
+    return EXIT_OK
+
+
+def _said(plans, check: bool) -> int:
+    """What was written (or, with --check, what would be); the exit status."""
     status = EXIT_OK
     for p in plans:
         if check:
@@ -220,10 +235,6 @@ def run_compile(
             )
     if check and status == EXIT_OK:
         print("orch: generated files are up to date", file=sys.stderr)
-    if status == EXIT_OK and (not check or not any(p.changed for p in plans)):
-        total = {p.out_dir: len(p.writes) + len(p.unchanged) for p in plans}
-        stamp.save(compile_key, dict(outputs), report,
-                   [f"{d}: 0 written, 0 removed, {n} unchanged" for d, n in total.items()])
     return status
 
 
@@ -398,7 +409,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="orch", description="Compile dbt, SQLMesh and .orch specs into orchestration code.")
     parser.add_argument("--version", action="version", version=f"orch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_compiling_commands(sub)
+    _add_reading_commands(sub)
+    return parser
 
+
+def _add_compiling_commands(sub) -> None:
+    """compile, check, ir and fmt."""
     p = sub.add_parser("compile", help="write generated files for one or more backends")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="manifest.json, SQLMesh project folder or .orch file")
     p.add_argument("--target", "-t", action="append", required=True, metavar="NAME",
@@ -426,6 +443,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=_cmd_fmt)
 
+
+def _add_reading_commands(sub) -> None:
+    """graph, explain, diff, backends, and the monitors' health and sla."""
     p = sub.add_parser("graph", help="draw the lineage: a self-contained HTML page, Mermaid or Graphviz")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--out", metavar="FILE", help="where to write (default: lineage.html; stdout for mermaid/dot)")
@@ -458,7 +478,6 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="run the health checks of a health-config.json (see `orch health --help`)",
                    add_help=False)
     sub.add_parser("sla", help="track the SLAs of an sla-config.json (see `orch sla --help`)", add_help=False)
-    return parser
 
 
 def _guarded(run, argv) -> int:
