@@ -20,7 +20,6 @@ from orch.backends.airflow.parts import (
     SUPPORT_MODULE,
     _duration,
     _edge,
-    _flat_kwargs,
     _import_block,
     _not_a_template_path,
     jinja_literal,
@@ -124,10 +123,6 @@ class DagFile(DbtTasks, SqlTasks):
             kw["on_failure_callback"] = "on_critical_failure"
         return kw
 
-    def task_args(self, asset: ir.Asset, outlets: dict[str, object]) -> str:
-        """`outlets` and the common arguments as source text, for the statements built as text."""
-        return "".join(f"{k}={pyfmt.flat(v)}," for k, v in {**outlets, **self.common_task_kwargs(asset)}.items())
-
     def bash(self, var: str, task_id: str, command: str, asset: ir.Asset, cwd: object | None,
              outlets: dict[str, object]) -> str:
         # Most tasks are this one statement; built as a layout node it is never
@@ -167,10 +162,9 @@ class DagFile(DbtTasks, SqlTasks):
                 test_var = self.names(test_id)
                 command = self.dbt_command("test", runner, asset)
                 self.need("BashOperator")
-                self.lines.append(
-                    f"{test_var} = BashOperator(task_id={test_id!r}, bash_command={command!r}, "
-                    f"cwd={self.folder(runner.project_dir)}{_flat_kwargs(self.pool(asset))})"
-                )
+                node = pyfmt.call("BashOperator", task_id=pyfmt.lit(test_id), bash_command=pyfmt.lit(command),
+                                  cwd=self.folder(runner.project_dir), **self.pool(asset))
+                self.lines.append(f"{test_var} = {self.prebuilt.name(node)}")
                 self.lines.append(f"{var} >> {test_var}")
                 return test_var, var
             else:
@@ -205,20 +199,19 @@ class DagFile(DbtTasks, SqlTasks):
         sensor_id = self.unique_task_id(f"wait_for_{upstream.name}")
         var = self.names(sensor_id)
         task_ids_ = sorted({self.ids[upstream.name][k] for k in keys})
-        fn = ""
+        lit = pyfmt.lit
+        kw: dict[str, object] = {"task_id": lit(sensor_id), "external_dag_id": lit(upstream.name),
+                                 "external_task_ids": lit(task_ids_)}
         if upstream.schedule != self.p.schedule:
             fn_name = self.names(f"latest_{upstream.name}_run")
             self.need("datetime")
             self.lines.insert(0, _LATEST_RUN_FN.format(
                 fn=fn_name, cron=upstream.schedule.cron, tz=upstream.schedule.timezone, dag=upstream.name))
-            fn = f"execution_date_fn={fn_name},"
-        return (
-            f"{var} = ExternalTaskSensor(task_id={sensor_id!r}, "
-            f"external_dag_id={upstream.name!r}, external_task_ids={task_ids_!r}, {fn}"
-            f"mode='reschedule', poke_interval={self.b.int_option('sensor_poke_seconds')}, "
-            f"timeout={_duration(self.b.int_option('sensor_timeout_seconds'))}, "
-            f"failed_states=['failed'], doc_md={'Waits for the tables this DAG reads from ' + upstream.name + '.'!r})"
-        ), var
+            kw["execution_date_fn"] = fn_name
+        kw.update(mode=lit("reschedule"), poke_interval=lit(self.b.int_option("sensor_poke_seconds")),
+                  timeout=_duration(self.b.int_option("sensor_timeout_seconds")), failed_states=lit(["failed"]),
+                  doc_md=lit(f"Waits for the tables this DAG reads from {upstream.name}."))
+        return f"{var} = {self.prebuilt.name(pyfmt.call('ExternalTaskSensor', **kw))}", var
 
 
     def dag_args(self) -> str:
@@ -357,10 +350,9 @@ class DagFile(DbtTasks, SqlTasks):
             return
         self.need("EmptyOperator")
         gate = self.names(self.unique_task_id("check_pipeline_health"))
-        body.append(
-            f"{gate} = EmptyOperator(task_id='check_pipeline_health', doc_md="
-            f"{'Succeeds only when every health check of this run passed.'!r})"
-        )
+        node = pyfmt.call("EmptyOperator", task_id=pyfmt.lit("check_pipeline_health"),
+                          doc_md=pyfmt.lit("Succeeds only when every health check of this run passed."))
+        body.append(f"{gate} = {self.prebuilt.name(node)}")
         if len(health) == 1:
             edges.append(_edge(health, gate))
         else:

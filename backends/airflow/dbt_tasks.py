@@ -17,7 +17,6 @@ from orch.backends.airflow.parts import (
     _BASH_EXT,
     OPTIONS,
     PARTITION_VALUE_TEMPLATES,
-    _flat_kwargs,
     _not_a_template_path,
     jinja_literal,
 )
@@ -269,9 +268,8 @@ class DbtTasks:
     def dbt_test_task(self, var: str, task_id: str, check: ir.Check, runner: ir.DbtBuild, select: str) -> str:
         command = self.dbt_command("test", attrs.evolve(runner, select=select), self.assets[check.asset])
         self.need("BashOperator")
-        return (
-            f"{var} = BashOperator(task_id={task_id!r}, bash_command={command!r}, "
-            f"cwd={self.folder(runner.project_dir)}, "
-            f"doc_md={'dbt test ' + check.name + ' reads several assets; it runs once all are built.'!r}"
-            f"{_flat_kwargs(self.pool(self.assets[check.asset]))})"
-        )
+        node = pyfmt.call("BashOperator", task_id=pyfmt.lit(task_id), bash_command=pyfmt.lit(command),
+                          cwd=self.folder(runner.project_dir),
+                          doc_md=pyfmt.lit(f"dbt test {check.name} reads several assets; it runs once all are built."),
+                          **self.pool(self.assets[check.asset]))
+        return f"{var} = {self.prebuilt.name(node)}"

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
-from orch.compiler.plugin import ir, pyfmt, unique
+from orch.compiler.plugin import ir, unique
 
 SUPPORT_MODULE = "orch_airflow_support"
 
@@ -161,10 +161,6 @@ def _sorted_imports(lines) -> list[str]:
     return plain + [
         f"from {m} import {', '.join(sorted(names, key=by_type))}" for m, names in sorted(merged.items())
     ]
-
-def _flat_kwargs(kwargs: Mapping[str, object]) -> str:
-    """Keyword arguments (layout nodes) to append to a call built as text."""
-    return "".join(f", {k}={pyfmt.flat(v)}" for k, v in kwargs.items())
 
 def _edge(upstream: Sequence[str], task: str) -> str:
     return f"[{', '.join(upstream)}] >> {task}" if len(upstream) > 1 else f"{upstream[0]} >> {task}"

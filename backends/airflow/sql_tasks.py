@@ -15,7 +15,7 @@ from orch.backends.airflow.parts import (
     freshness_check_id,
     jinja_literal,
 )
-from orch.compiler.plugin import Code, CompileError, error, ir, sqlgen
+from orch.compiler.plugin import Code, CompileError, error, ir, pyfmt, sqlgen
 
 
 class SqlTasks:
@@ -40,20 +40,17 @@ class SqlTasks:
             self.need("SQLExecuteQueryOperator")
             statements = [_not_a_template_path(jinja_literal(q), _SQL_EXT)
                           for q in sqlgen.write_statements(runner, asset.columns)]
-            return (
-                f"{var} = SQLExecuteQueryOperator(task_id={task_id!r}, conn_id={conn_id!r}, "
-                f"sql={statements!r}, "
-                f"{self.task_args(asset, outlets)})"
-            )
+            node = pyfmt.call("SQLExecuteQueryOperator", task_id=pyfmt.lit(task_id), conn_id=pyfmt.lit(conn_id),
+                              sql=pyfmt.lit(statements), **outlets, **self.common_task_kwargs(asset))
+            return f"{var} = {self.prebuilt.name(node)}"
 
         self.need("BigQueryInsertJobOperator")
         query = self.bigquery_query(runner, asset, part)
         gcp_conn_id = runner.connection or self.b.option("gcp_conn_id")
-        return (
-            f"{var} = BigQueryInsertJobOperator(task_id={task_id!r}, configuration={{'query': {query!r}}}, "
-            f"location={self.b.option('location')!r}, gcp_conn_id={gcp_conn_id!r}, "
-            f"{self.task_args(asset, outlets)})"
-        )
+        node = pyfmt.call("BigQueryInsertJobOperator", task_id=pyfmt.lit(task_id),
+                          configuration=pyfmt.lit({"query": query}), location=pyfmt.lit(self.b.option("location")),
+                          gcp_conn_id=pyfmt.lit(gcp_conn_id), **outlets, **self.common_task_kwargs(asset))
+        return f"{var} = {self.prebuilt.name(node)}"
 
     @staticmethod
     def bigquery_query(runner: ir.SqlQuery, asset: ir.Asset, part: ir.Partitioning | None) -> dict:
@@ -110,11 +107,12 @@ class SqlTasks:
         self.check_tasks[check] = check_id
         var = self.names(check_id)
         kind, conn = self.b.check_connection(asset)
+        lit = pyfmt.lit
         if kind == "bigquery":
             self.need("BigQueryCheckOperator")
-            line = (f"{var} = BigQueryCheckOperator(task_id={check_id!r}, sql={sql!r}, use_legacy_sql=False, "
-                    f"gcp_conn_id={conn!r}, location={self.b.option('location')!r})")
+            node = pyfmt.call("BigQueryCheckOperator", task_id=lit(check_id), sql=lit(sql), use_legacy_sql=lit(False),
+                              gcp_conn_id=lit(conn), location=lit(self.b.option("location")))
         else:
             self.need("SQLCheckOperator")
-            line = f"{var} = SQLCheckOperator(task_id={check_id!r}, conn_id={conn!r}, sql={sql!r})"
-        return var, line
+            node = pyfmt.call("SQLCheckOperator", task_id=lit(check_id), conn_id=lit(conn), sql=lit(sql))
+        return var, f"{var} = {self.prebuilt.name(node)}"
