@@ -216,7 +216,7 @@ class _Package:
 
     def folder(self, project_dir: str) -> str:
         """The module constant holding where a project folder is on the machine
-        that runs the definitions (see `files`)."""
+        that runs the definitions (see `asset_modules`)."""
         return self.folder_variables[os.path.abspath(project_dir)].removeprefix("ORCH_")
 
     def health_checks(self, keys: list[str]) -> list[tuple[str, object]]:

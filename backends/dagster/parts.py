@@ -114,7 +114,7 @@ def _start_date(part: ir.Partitioning) -> str:
     return f"{start}-00:00" if part.granularity == "hour" else start
 
 
-#: What an assets module imports or defines under fixed names (see `files`).
+#: What an assets module imports or defines under fixed names (see package.py, `asset_modules`).
 _ASSETS_MODULE_NAMES = ("os", "timedelta", "dg", "run_command", "run_dbt", "after_upstream", "sql_checks", "DBT",
                         "assets", "asset_checks")
 
